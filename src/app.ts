@@ -1,0 +1,251 @@
+/**
+ * Wiring: options → capture workers → exporter (or the stdout printer), signals,
+ * and the statistics summary. The only place the parts meet.
+ */
+import { CaptureOpenError, CaptureWorker, type CaptureOutcome } from './capture/capture-worker.js';
+import { defaultDevice, systemIfIndex } from './capture/interfaces.js';
+import type { CaptureSourceSpec } from './capture/worker-protocol.js';
+import { EXPIRY_REASONS, FlowCacheStat } from './cache/flow-cache.js';
+import type { ProbeOptions } from './config/options.js';
+import {
+
+  DataPlaneCounter,
+  PORTS_UNAVAILABLE_REASONS,
+  createControlWords,
+  createDataPlaneCounters,
+} from './counters/data-plane.js';
+import { SKIP_REASONS } from './decode/decode.js';
+import { Collector } from './export/collector.js';
+import { V5Exporter, type RecordsDone } from './export/exporter.js';
+import { FLOW_LINE_HEADER, formatFlowLines } from './export/flow-printer.js';
+import type { RecordBatch } from './export/record-batch.js';
+import { V5_MAX_RECORDS } from './export/v5.js';
+import { RateLimitedLog, type Logger } from './log/logger.js';
+
+/** An operational failure (capture cannot open, file unreadable): one line, exit 1. */
+export class ProbeError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProbeError';
+  }
+}
+
+interface SourceRun {
+  label: string;
+  worker: CaptureWorker;
+  counters: Float64Array;
+}
+
+/** BPF that keeps our own datagrams out of a live capture. */
+export function exportExclusionFilter(collectors: readonly Collector[]): string {
+  return collectors.map((c) => `(udp and dst host ${c.address} and dst port ${c.port})`).join(' or ');
+}
+
+export function combineFilters(user: string, exclusion: string): string {
+  if (exclusion === '') return user;
+  return user === '' ? `not (${exclusion})` : `(${user}) and not (${exclusion})`;
+}
+
+function sourcesFrom(options: ProbeOptions): CaptureSourceSpec[] {
+  if (options.read !== undefined) {
+    return [{ kind: 'file', path: options.read === '-' ? '-' : options.read, ifIndex: 0 }];
+  }
+  const interfaces = options.interfaces.length > 0 ? options.interfaces : [{ name: defaultDevice(), ifIndex: undefined }];
+  return interfaces.map((spec) => ({
+    kind: 'live',
+    device: spec.name,
+    ifIndex: spec.ifIndex ?? systemIfIndex(spec.name),
+    // libpcap refuses promiscuous mode on "any" (pcap_activate warns, the binding throws)
+    promiscuous: options.promiscuous && spec.name !== 'any',
+    snapLength: options.snaplen,
+    bufferSize: options.bufferSize,
+  }));
+}
+
+export async function runProbe(options: ProbeOptions, log: Logger): Promise<number> {
+  const live = options.read === undefined;
+  const collectors: Collector[] = [];
+  try {
+    for (const target of options.collectors) collectors.push(await Collector.open(target, options.exportSource));
+  } catch (error) {
+    await Promise.all(collectors.map((c) => c.close()));
+    throw new ProbeError('E_COLLECTOR', (error as Error).message);
+  }
+
+  const sendFailures = new RateLimitedLog((m) => log.warn(m));
+  const exporter = new V5Exporter(
+    collectors,
+    {
+      engineType: options.engineType,
+      engineId: options.engineId,
+      rateLimit: options.exportRate,
+      maxQueuedDatagrams: options.exportQueue,
+      dropWhenFull: live,
+    },
+    {
+      sendFailed: (collector, reason, error) =>
+        sendFailures.log(`send:${collector.label}:${reason}`, `export to ${collector.label} failed: ${error.message}`),
+    },
+  );
+
+  let printedHeader = false;
+  const printBatch = (batch: RecordBatch, done: RecordsDone): void => {
+    let text = formatFlowLines(batch);
+    if (!printedHeader) {
+      text = FLOW_LINE_HEADER + '\n' + text;
+      printedHeader = true;
+    }
+    // Acknowledge when written, so a slow reader of stdout pauses file reading.
+    process.stdout.write(text, () => done(batch.count));
+  };
+
+  const exclusion = live ? exportExclusionFilter(collectors) : '';
+  const filter = combineFilters(options.filter, exclusion);
+  const bootMs = live ? Date.now() : null;
+  const runs: SourceRun[] = [];
+  const warnings = new Set<string>();
+  for (const source of sourcesFrom(options)) {
+    const counters = createDataPlaneCounters();
+    const label = source.kind === 'live' ? source.device : source.path === '-' ? 'stdin' : source.path;
+    let worker: CaptureWorker | undefined = undefined;
+    const done: RecordsDone = (records) => worker?.acknowledge(records);
+    worker = new CaptureWorker(
+      {
+        source,
+        filter,
+        maxFlows: options.maxFlows,
+        timeouts: {
+          activeMs: options.activeTimeout * 1000,
+          inactiveMs: options.inactiveTimeout * 1000,
+          tcpEndMs: options.tcpEndTimeout * 1000,
+        },
+        bootMs,
+        counters,
+        control: createControlWords(),
+        maxPendingRecords: Math.max(1, options.exportQueue - 64) * V5_MAX_RECORDS,
+        tickMs: options.tickMs,
+      },
+      {
+        onRecords: (batch) => (collectors.length > 0 ? exporter.enqueue(batch, done) : printBatch(batch, done)),
+        onWarning: (message) => {
+          if (warnings.has(message)) return;
+          warnings.add(message);
+          // libpcap's "no IPv4 address assigned" is normal on a SPAN port
+          log.debug(`${label}: ${message}`);
+        },
+      },
+    );
+    runs.push({ label, worker, counters });
+  }
+
+  const opened = await Promise.allSettled(runs.map((r) => r.worker.opened));
+  const failure = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failure !== undefined) {
+    for (const run of runs) run.worker.stop();
+    await Promise.allSettled(runs.map((r) => r.worker.finished));
+    await Promise.all(collectors.map((c) => c.close()));
+    const error = failure.reason as Error;
+    throw new ProbeError(error instanceof CaptureOpenError ? error.code : 'E_CAPTURE', error.message);
+  }
+  opened.forEach((o, i) => {
+    if (o.status === 'fulfilled') log.info(`${live ? 'capturing on' : 'reading'} ${runs[i]!.label} (${o.value.linkTypeName})`);
+  });
+  if (options.filter !== '') log.info(`filter: ${options.filter}`);
+  if (exclusion !== '') log.info(`excluding our own export traffic from the capture: not (${exclusion})`);
+  log.info(
+    collectors.length > 0
+      ? `exporting NetFlow v5 to ${collectors.map((c) => c.label).join(', ')}`
+      : 'no collector given: printing flows to stdout',
+  );
+
+  let signalled = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signalled++;
+    if (signalled === 1) {
+      log.info(`${signal}: flushing flows and stopping`);
+      for (const run of runs) run.worker.stop();
+    } else {
+      log.warn(`${signal} again: exiting without waiting for the flush`);
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const outcomes: CaptureOutcome[] = [];
+  let exitCode = 0;
+  for (const run of runs) {
+    try {
+      const outcome = await run.worker.finished;
+      outcomes.push(outcome);
+      if (outcome.outcome === 'read_error') {
+        log.error(outcome.message ?? `${run.label}: read error`);
+        exitCode = 1;
+      }
+      // One source failing ends the run: the others are flushed too.
+      if (outcome.outcome === 'read_error') for (const other of runs) other.worker.stop();
+    } catch (error) {
+      log.error(`${run.label}: ${(error as Error).message}`);
+      exitCode = 1;
+    }
+  }
+  await exporter.drain();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  await Promise.all(collectors.map((c) => c.close()));
+  log.info(summary(runs, exporter, collectors));
+  return exitCode;
+}
+
+function sumCounter(runs: readonly SourceRun[], index: number): number {
+  let total = 0;
+  for (const run of runs) total += run.counters[index]!;
+  return total;
+}
+
+/** The end-of-run statistics, in the spirit of softflowd's `statistics`. */
+function summary(runs: readonly SourceRun[], exporter: V5Exporter, collectors: readonly Collector[]): string {
+  const lines: string[] = ['statistics:'];
+  const c = (index: number): number => sumCounter(runs, index);
+  lines.push(`  packets captured: ${c(DataPlaneCounter.capturePackets)} (${c(DataPlaneCounter.captureBytes)} bytes on the wire)`);
+  if (runs.some((r) => r.worker.config.source.kind === 'live')) {
+    lines.push(
+      `  libpcap: received ${c(DataPlaneCounter.pcapReceived)}, dropped ${c(DataPlaneCounter.pcapDropped)}, dropped by interface ${c(DataPlaneCounter.pcapInterfaceDropped)}`,
+    );
+  }
+  let skippedPackets = 0;
+  const skipped: string[] = [];
+  SKIP_REASONS.forEach((reason, r) => {
+    if (r === 0) return;
+    const packets = c(DataPlaneCounter.skippedPacketsBase + r);
+    skippedPackets += packets;
+    if (packets > 0) skipped.push(`${reason} ${packets} (${c(DataPlaneCounter.skippedBytesBase + r)} bytes)`);
+  });
+  lines.push(`  packets skipped: ${skippedPackets}${skipped.length > 0 ? ': ' + skipped.join(', ') : ''}`);
+  const portless = PORTS_UNAVAILABLE_REASONS.map((reason, k) => `${reason} ${c(DataPlaneCounter.portsUnavailableBase + k)}`);
+  lines.push(`  packets counted with ports 0: ${portless.join(', ')}`);
+  if (c(DataPlaneCounter.clockBackwards) > 0) {
+    lines.push(`  packets out of time order (counted at the latest time): ${c(DataPlaneCounter.clockBackwards)}`);
+  }
+  lines.push(`  flows created: ${c(DataPlaneCounter.flowCacheBase + FlowCacheStat.created)}`);
+  const expired = EXPIRY_REASONS.map(
+    (reason, r) => `${reason} ${c(DataPlaneCounter.flowCacheBase + FlowCacheStat.expiredBase + r)}`,
+  );
+  lines.push(`  flows expired: ${expired.join(', ')}`);
+  const s = exporter.stats;
+  lines.push(`  records exported: ${s.recordsBuilt} in ${s.datagramsBuilt} datagrams (flow_sequence ${exporter.flowSequence})`);
+  if (s.datagramsDropped > 0) {
+    lines.push(`  dropped on a full send queue: ${s.datagramsDropped} datagrams, ${s.recordsDropped} records`);
+  }
+  for (const collector of collectors) {
+    const errors = [...collector.errors].map(([reason, n]) => `${reason} ${n}`).join(', ');
+    lines.push(
+      `  collector ${collector.label}: ${collector.datagramsSent} datagrams, ${collector.recordsSent} records sent; send errors ${collector.errorCount}${errors === '' ? '' : ` (${errors})`}`,
+    );
+  }
+  return lines.join('\n');
+}
+

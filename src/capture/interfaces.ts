@@ -1,0 +1,18 @@
+import { readFileSync } from 'node:fs';
+import { pcapBinding } from './pcap-binding.js';
+
+/** The system's ifIndex for an interface (0 for "any" or when unknown). */
+export function systemIfIndex(name: string): number {
+  if (name === 'any') return 0;
+  try {
+    const index = Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim());
+    return Number.isInteger(index) && index > 0 ? index : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** libpcap's default capture device. */
+export function defaultDevice(): string {
+  return pcapBinding().default_device();
+}

@@ -1,0 +1,113 @@
+import { isIP } from 'node:net';
+import type { CollectorAddress } from '../export/collector.js';
+
+/** A mistake the user can fix: reported as one line, exit code 2. */
+export class UsageError extends Error {
+  readonly code = 'E_USAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface InterfaceSpec {
+  name: string;
+  /** given as IFINDEX:NAME; otherwise looked up from the system */
+  ifIndex: number | undefined;
+}
+
+/** Everything the probe runs from, validated. Times in seconds as the user gave them. */
+export interface ProbeOptions {
+  interfaces: InterfaceSpec[];
+  /** capture file, '-' for stdin */
+  read: string | undefined;
+  collectors: CollectorAddress[];
+  exportSource: string | undefined;
+  activeTimeout: number;
+  inactiveTimeout: number;
+  tcpEndTimeout: number;
+  maxFlows: number;
+  snaplen: number;
+  bufferSize: number;
+  promiscuous: boolean;
+  engineType: number;
+  engineId: number;
+  /** datagrams per second */
+  exportRate: number;
+  /** datagrams waiting to be sent */
+  exportQueue: number;
+  /** BPF filter as the user gave it ('' for none) */
+  filter: string;
+  /** how often live mode checks timeouts, ms */
+  tickMs: number;
+}
+
+export const DEFAULTS = {
+  activeTimeout: 1800,
+  inactiveTimeout: 15,
+  tcpEndTimeout: 5,
+  maxFlows: 262144,
+  snaplen: 256,
+  bufferSize: 32 * 1024 * 1024,
+  engineType: 0,
+  engineId: 0,
+  exportRate: 50000,
+  exportQueue: 16384,
+} as const;
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+export function integerOption(name: string, value: unknown, min: number, max: number): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name}: expected a whole number from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return n;
+}
+
+export function secondsOption(name: string, value: unknown, min: number, max: number): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${name}: expected seconds from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return n;
+}
+
+/** HOST:PORT, [IPv6]:PORT */
+export function parseCollector(spec: string, option = 'collector'): CollectorAddress {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(spec) ?? /^([^:[\]]+):(\d+)$/.exec(spec);
+  if (match === null) {
+    throw new UsageError(`--${option}: expected HOST:PORT or [IPv6]:PORT, got ${describe(spec)}`);
+  }
+  const host = match[1]!;
+  if (spec.startsWith('[') && isIP(host) !== 6) {
+    throw new UsageError(`--${option}: ${describe(host)} in brackets is not an IPv6 address`);
+  }
+  const port = Number(match[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new UsageError(`--${option}: port must be 1 to 65535, got ${describe(match[2])} in ${describe(spec)}`);
+  }
+  return { host, port };
+}
+
+/** [IFINDEX:]NAME */
+export function parseInterface(spec: string): InterfaceSpec {
+  const match = /^(?:(\d+):)?(.+)$/.exec(spec);
+  const name = match?.[2];
+  if (match === null || name === undefined || name.trim() === '') {
+    throw new UsageError(`--interface: expected [IFINDEX:]NAME, got ${describe(spec)}`);
+  }
+  return {
+    name,
+    ifIndex: match[1] === undefined ? undefined : integerOption('interface', match[1], 0, 65535),
+  };
+}
+
+export function parseAddress(name: string, value: unknown): string {
+  if (typeof value !== 'string' || isIP(value) === 0) {
+    throw new UsageError(`--${name}: expected an IPv4 or IPv6 address, got ${describe(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,53 @@
+import { FLOW_CACHE_STATS_LENGTH } from '../cache/flow-cache.js';
+import { SKIP_REASONS } from '../decode/decode.js';
+
+/**
+ * Where each data-plane counter sits in the Float64Array a capture worker
+ * shares with the main thread. Only the worker writes; the main thread (summary,
+ * metrics, status) reads without messages. Float64 keeps counts exact past 2^32.
+ */
+export const DataPlaneCounter = {
+  capturePackets: 0,
+  /** wire length of every frame read */
+  captureBytes: 1,
+  /** libpcap's pcap_stats, refreshed by the worker (live only) */
+  pcapReceived: 2,
+  pcapDropped: 3,
+  pcapInterfaceDropped: 4,
+  /** packets whose timestamp went back in time (clamped) */
+  clockBackwards: 5,
+  /** records handed to the main thread for export */
+  recordsPosted: 6,
+  /** packets counted with ports 0: [0] fragment, [1] snaplen, [2] short transport header */
+  portsUnavailableBase: 8,
+  skippedPacketsBase: 16,
+  skippedBytesBase: 32,
+  flowCacheBase: 48,
+} as const;
+
+export const DATA_PLANE_COUNTERS_LENGTH = DataPlaneCounter.flowCacheBase + FLOW_CACHE_STATS_LENGTH;
+
+if (SKIP_REASONS.length > DataPlaneCounter.skippedBytesBase - DataPlaneCounter.skippedPacketsBase) {
+  throw new Error('counter layout: too many skip reasons');
+}
+
+export const PORTS_UNAVAILABLE_REASONS = ['fragment', 'snaplen', 'short_transport_header'] as const;
+
+export function createDataPlaneCounters(): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(DATA_PLANE_COUNTERS_LENGTH * 8));
+}
+
+/**
+ * Control words shared between the main thread and a worker (Int32Array, Atomics).
+ */
+export const ControlWord = {
+  /** main sets 1: stop capturing, flush, finish */
+  stop: 0,
+  /** records posted by the worker and not yet sent by the main thread */
+  pendingRecords: 1,
+} as const;
+export const CONTROL_WORDS = 2;
+
+export function createControlWords(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
+}

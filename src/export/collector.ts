@@ -1,0 +1,85 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
+
+/** A collector as the user named it. */
+export interface CollectorAddress {
+  host: string;
+  port: number;
+}
+
+export function formatCollector(address: CollectorAddress): string {
+  return isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+export class CollectorResolveError extends Error {
+  readonly code = 'E_COLLECTOR_RESOLVE';
+}
+
+const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * One NetFlow collector: a connected UDP socket (only a connected socket hears
+ * ICMP port-unreachable, which then fails the next send with ECONNREFUSED).
+ */
+export class Collector {
+  /** datagrams the kernel accepted for this collector */
+  datagramsSent = 0;
+  recordsSent = 0;
+  /** failed sends by reason (the error code) */
+  readonly errors = new Map<string, number>();
+
+  private constructor(
+    readonly label: string,
+    /** the resolved address datagrams go to */
+    readonly address: string,
+    readonly port: number,
+    private readonly wrapped: SocketAsPromised,
+  ) {}
+
+  static async open(target: CollectorAddress, exportSource: string | undefined): Promise<Collector> {
+    const label = formatCollector(target);
+    let address = target.host;
+    if (isIP(address) === 0) {
+      try {
+        address = (await lookup(target.host)).address;
+      } catch (error) {
+        throw new CollectorResolveError(
+          `collector ${label}: cannot resolve ${target.host} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+        );
+      }
+    }
+    const family = isIP(address) === 6 ? 'udp6' : 'udp4';
+    const wrapped = DgramAsPromised.createSocket({ type: family, sendBufferSize: SEND_BUFFER_BYTES });
+    if (exportSource !== undefined) await wrapped.bind(0, exportSource);
+    await new Promise<void>((resolve, reject) => {
+      wrapped.socket.once('error', reject);
+      wrapped.socket.connect(target.port, address, () => {
+        wrapped.socket.off('error', reject);
+        resolve();
+      });
+    });
+    return new Collector(label, address, target.port, wrapped);
+  }
+
+  /** Send without copying: `datagram` must stay untouched until `done` runs. */
+  send(datagram: Buffer, length: number, done: (error: Error | null) => void): void {
+    this.wrapped.socket.send(datagram, 0, length, done);
+  }
+
+  countError(error: NodeJS.ErrnoException): string {
+    const reason = error.code ?? 'unknown';
+    this.errors.set(reason, (this.errors.get(reason) ?? 0) + 1);
+    return reason;
+  }
+
+  get errorCount(): number {
+    let total = 0;
+    for (const n of this.errors.values()) total += n;
+    return total;
+  }
+
+  async close(): Promise<void> {
+    await this.wrapped.close();
+  }
+}

@@ -1,0 +1,188 @@
+import type { Collector } from './collector.js';
+import type { RecordBatch } from './record-batch.js';
+import { V5_HEADER_BYTES, V5_MAX_DATAGRAM_BYTES, V5_MAX_RECORDS, V5_RECORD_BYTES, writeV5Header } from './v5.js';
+
+export interface ExporterOptions {
+  engineType: number;
+  engineId: number;
+  /** datagrams per second, across the burst of a large flush */
+  rateLimit: number;
+  /** datagrams waiting to be sent; beyond this live mode drops (counted), file mode never gets there */
+  maxQueuedDatagrams: number;
+  /** live mode drops on overflow; file mode relies on the worker pausing */
+  dropWhenFull: boolean;
+}
+
+/** Called when records the worker posted have been sent or dropped. */
+export type RecordsDone = (records: number) => void;
+
+export interface ExporterStats {
+  datagramsBuilt: number;
+  recordsBuilt: number;
+  /** datagrams dropped because the send queue was full (live mode) */
+  datagramsDropped: number;
+  recordsDropped: number;
+}
+
+const MAX_POOLED_BUFFERS = 1024;
+
+interface QueuedDatagram {
+  buffer: Buffer;
+  length: number;
+  records: number;
+  done: RecordsDone;
+  /** collectors whose send has not completed */
+  outstanding: number;
+}
+
+export interface ExportLogger {
+  sendFailed(collector: Collector, reason: string, error: Error): void;
+}
+
+/**
+ * Packs records into v5 datagrams (24 + 48·n bytes, n ≤ 30) with one flow_sequence
+ * for the engine, and sends each datagram to every collector, paced by a token
+ * bucket so a flush of a million flows does not overrun a collector.
+ */
+export class V5Exporter {
+  readonly stats: ExporterStats = { datagramsBuilt: 0, recordsBuilt: 0, datagramsDropped: 0, recordsDropped: 0 };
+  /** records exported before the next datagram, modulo 2^32 */
+  flowSequence = 0;
+
+  private readonly queue: QueuedDatagram[] = [];
+  private queueHead = 0;
+  private readonly pool: Buffer[] = [];
+  private inFlight = 0;
+  private tokens: number;
+  private lastRefill = performance.now();
+  private pumpScheduled = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly burst: number;
+  private readonly maxInFlight = 512;
+
+  constructor(
+    private readonly collectors: readonly Collector[],
+    private readonly options: ExporterOptions,
+    private readonly log: ExportLogger,
+  ) {
+    this.burst = Math.max(1, Math.min(1024, Math.ceil(options.rateLimit / 100)));
+    this.tokens = this.burst;
+  }
+
+  get queuedDatagrams(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Pack a batch into datagrams and queue them. */
+  enqueue(batch: RecordBatch, done: RecordsDone): void {
+    const records = new Uint8Array(batch.records, 0, batch.count * V5_RECORD_BYTES);
+    const unixSecs = Math.floor(batch.unixMs / 1000);
+    const unixNsecs = Math.min(999_999_999, Math.floor((batch.unixMs - unixSecs * 1000) * 1e6));
+    const sysUptime = Math.floor(batch.uptimeMs) % 0x1_0000_0000;
+    for (let first = 0; first < batch.count; first += V5_MAX_RECORDS) {
+      const count = Math.min(V5_MAX_RECORDS, batch.count - first);
+      const length = V5_HEADER_BYTES + count * V5_RECORD_BYTES;
+      this.stats.datagramsBuilt++;
+      this.stats.recordsBuilt += count;
+      const flowSequence = this.flowSequence;
+      // The sequence advances even for a dropped datagram, so collectors see the loss.
+      this.flowSequence = (this.flowSequence + count) % 0x1_0000_0000;
+      if (this.options.dropWhenFull && this.queuedDatagrams >= this.options.maxQueuedDatagrams) {
+        this.stats.datagramsDropped++;
+        this.stats.recordsDropped += count;
+        done(count);
+        continue;
+      }
+      const buffer = this.pool.pop() ?? Buffer.allocUnsafe(V5_MAX_DATAGRAM_BYTES);
+      const view = new DataView(buffer.buffer, buffer.byteOffset, length);
+      writeV5Header(view, 0, {
+        count,
+        sysUptime,
+        unixSecs,
+        unixNsecs,
+        flowSequence,
+        engineType: this.options.engineType,
+        engineId: this.options.engineId,
+        samplingInterval: 0,
+      });
+      buffer.set(records.subarray(first * V5_RECORD_BYTES, (first + count) * V5_RECORD_BYTES), V5_HEADER_BYTES);
+      this.queue.push({ buffer, length, records: count, done, outstanding: 0 });
+    }
+    this.schedulePump();
+  }
+
+  /** Resolves when every queued datagram has been sent (or failed). */
+  drain(): Promise<void> {
+    if (this.queuedDatagrams === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(this.pump);
+  }
+
+  private readonly pump = (): void => {
+    this.pumpScheduled = false;
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.lastRefill) * this.options.rateLimit) / 1000);
+    this.lastRefill = now;
+    while (this.tokens >= 1 && this.queueHead < this.queue.length && this.inFlight < this.maxInFlight) {
+      const item = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as unknown as QueuedDatagram;
+      this.tokens -= 1;
+      this.transmit(item);
+    }
+    if (this.queueHead > 4096 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+    if (this.queueHead < this.queue.length) {
+      if (this.tokens < 1) {
+        this.pumpScheduled = true;
+        setTimeout(this.pump, Math.max(1, Math.ceil(1000 / this.options.rateLimit)));
+      }
+      // else: waiting for in-flight sends, whose completions pump again
+    } else {
+      this.queue.length = 0;
+      this.queueHead = 0;
+      this.notifyIfIdle();
+    }
+  };
+
+  private transmit(item: QueuedDatagram): void {
+    this.inFlight++;
+    if (this.collectors.length === 0) {
+      this.complete(item);
+      return;
+    }
+    item.outstanding = this.collectors.length;
+    for (const collector of this.collectors) {
+      collector.send(item.buffer, item.length, (error) => {
+        if (error === null) {
+          collector.datagramsSent++;
+          collector.recordsSent += item.records;
+        } else {
+          this.log.sendFailed(collector, collector.countError(error), error);
+        }
+        if (--item.outstanding === 0) this.complete(item);
+      });
+    }
+  }
+
+  private complete(item: QueuedDatagram): void {
+    this.inFlight--;
+    if (this.pool.length < MAX_POOLED_BUFFERS) this.pool.push(item.buffer);
+    item.done(item.records);
+    if (this.queueHead < this.queue.length) this.schedulePump();
+    else this.notifyIfIdle();
+  }
+
+  private notifyIfIdle(): void {
+    if (this.inFlight !== 0 || this.queuedDatagrams !== 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
