@@ -35,11 +35,8 @@ export interface PcapNativeSession {
    * Returns 0 at end of file / nothing more to read, -1 on a read error, -2 after close().
    */
   dispatch(buffer: Buffer, header: Buffer): number;
-  start_polling(): void;
   close(): void;
   stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number };
-  /** Called by the poll handler when the live descriptor is readable. */
-  read_callback?: () => void;
 }
 
 interface PcapBinding {

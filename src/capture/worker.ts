@@ -18,6 +18,13 @@ const EXPIRY_CHECK_PACKETS = 1024;
 /** Enough for link header, 8 VLAN tags, a 60-byte IP header and the TCP flags. */
 const MIN_FRAME_BUFFER = 256;
 const LIVE_READ_TIMEOUT_MS = 100;
+/**
+ * Live reads are driven by a timer on this dedicated thread rather than the
+ * binding's start_polling: its poll handle is never closed, and a worker cannot
+ * exit with an open handle (node aborts). The kernel ring absorbs the packets
+ * that arrive between two polls.
+ */
+const LIVE_POLL_MS = 2;
 
 const port = parentPort;
 if (port === null) throw new Error('worker.ts must run in a worker thread');
@@ -178,7 +185,8 @@ let finished = false;
 function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: string): void {
   if (finished) return;
   finished = true;
-  if (timer !== undefined) clearInterval(timer);
+  if (tickTimer !== undefined) clearInterval(tickTimer);
+  if (pollTimer !== undefined) clearInterval(pollTimer);
   // At -2 (stopped) the binding has released the handle itself.
   if (outcome !== 'stopped') closeSession();
   cache.expireAll();
@@ -224,7 +232,8 @@ function stop(): void {
   readAvailable(); // dispatch sees the break, returns -2, finishes
 }
 
-let timer: NodeJS.Timeout | undefined;
+let tickTimer: NodeJS.Timeout | undefined;
+let pollTimer: NodeJS.Timeout | undefined;
 port.on('message', (command: CaptureWorkerCommand) => {
   if (command.type === 'stop') {
     if (live) stop();
@@ -235,11 +244,8 @@ port.on('message', (command: CaptureWorkerCommand) => {
 if (open()) {
   if (live) {
     clock.now = Date.now();
-    session.read_callback = () => {
-      readAvailable();
-    };
-    session.start_polling();
-    timer = setInterval(tick, config.tickMs);
+    tickTimer = setInterval(tick, config.tickMs);
+    pollTimer = setInterval(readAvailable, LIVE_POLL_MS);
     readAvailable();
   } else {
     // One call reads the whole file; the packet path checks timeouts and the stop word.

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages the build and the tests need (run as root).
+#   build:  libpcap-dev, a C++ toolchain and python3 for node-gyp (the pcap binding)
+#   tests:  nfdump (nfcapd collector), tshark/editcap (independent decoder),
+#           python3-scapy (fixture generator), iproute2 (network namespaces),
+#           tcpreplay (live replay), softflowd (benchmark reference)
+set -euo pipefail
+packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-test-deps: all Debian packages present"
+  exit 0
+fi
+echo "install-test-deps: installing ${missing[*]}"
+# tshark asks whether non-root users may capture: answer it up front.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,103 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freeUdpPort, run, start, waitFor, type Running } from './processes.js';
+
+export interface FlowTotals {
+  packets: number;
+  octets: number;
+}
+
+/** "src dst proto sport dport" */
+export type FlowKey = string;
+
+/**
+ * A real nfcapd on 127.0.0.1 (or inside a namespace via `prefix`), writing into
+ * a temporary directory; stop() ends it so it writes its last file.
+ */
+export class Nfcapd {
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly running: Running,
+  ) {}
+
+  static async start(options: { prefix?: string[]; port?: number } = {}): Promise<Nfcapd> {
+    const port = options.port ?? (await freeUdpPort());
+    const dir = mkdtempSync(join(tmpdir(), 'flowprobe-nfcapd-'));
+    const prefix = options.prefix ?? [];
+    const args = [...prefix, 'nfcapd', '-b', '127.0.0.1', '-p', String(port), '-w', dir, '-B', '8388608', '-t', '3600'];
+    const running = start(args[0]!, args.slice(1));
+    const nfcapd = new Nfcapd(port, dir, running);
+    await waitFor(() => running.stderrSoFar().includes('Startup') || running.child.exitCode !== null, 5000, 'nfcapd to start');
+    if (running.child.exitCode !== null) throw new Error(`nfcapd failed to start: ${running.stderrSoFar()}`);
+    // It binds right after printing Startup; give it a moment.
+    await new Promise((r) => setTimeout(r, 100));
+    return nfcapd;
+  }
+
+  /** Stop nfcapd (SIGTERM by its pid) and return its log. */
+  async stop(): Promise<string> {
+    this.running.child.kill('SIGTERM');
+    const result = await this.running.result;
+    return result.stderr + result.stdout;
+  }
+
+  files(): string[] {
+    return readdirSync(this.dir).filter((f) => f.startsWith('nfcapd.') && !f.includes('current'));
+  }
+
+  /** Every flow record nfdump reads back, as [key, packets, octets] rows. */
+  async records(): Promise<{ key: FlowKey; packets: number; octets: number; tcpFlags: string }[]> {
+    const result = await run('nfdump', ['-R', this.dir, '-q', '-N', '-o', 'fmt:%sa %da %pr %sp %dp %pkt %byt %flg']);
+    if (result.code !== 0) throw new Error(`nfdump failed: ${result.stderr}`);
+    const rows: { key: FlowKey; packets: number; octets: number; tcpFlags: string }[] = [];
+    for (const line of result.stdout.split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 7) continue;
+      // nfdump prints ICMP type.code in the destination port column for ICMP.
+      const proto = protocolNumber(f[2]!);
+      let dport = f[4]!;
+      if (dport.includes('.')) {
+        const [type, code] = dport.split('.').map(Number);
+        dport = String(type! * 256 + code!);
+      }
+      rows.push({ key: `${f[0]} ${f[1]} ${proto} ${f[3]} ${dport}`, packets: Number(f[5]), octets: Number(f[6]), tcpFlags: f[7] ?? '' });
+    }
+    return rows;
+  }
+
+  /** Packets and octets per 5-tuple, summed over records (timeouts split flows). */
+  async totals(): Promise<Map<FlowKey, FlowTotals>> {
+    const totals = new Map<FlowKey, FlowTotals>();
+    for (const row of await this.records()) {
+      const t = totals.get(row.key) ?? { packets: 0, octets: 0 };
+      t.packets += row.packets;
+      t.octets += row.octets;
+      totals.set(row.key, t);
+    }
+    return totals;
+  }
+
+  /** nfdump's file statistics: flows, packets, bytes, sequence failures. */
+  async stat(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const file of this.files()) {
+      const result = await run('nfdump', ['-r', join(this.dir, file), '-I']);
+      for (const line of result.stdout.split('\n')) {
+        const m = /^([A-Za-z_ ]+):\s*(\d+)$/.exec(line.trim());
+        if (m) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+      }
+    }
+    return out;
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const PROTOCOLS: Record<string, number> = { TCP: 6, UDP: 17, ICMP: 1, GRE: 47, ESP: 50, AH: 51, SCTP: 132, IGMP: 2 };
+function protocolNumber(text: string): number {
+  return PROTOCOLS[text] ?? Number(text);
+}

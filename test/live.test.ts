@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Nfcapd } from './helpers/nfcapd.js';
+import { VethPair } from './helpers/netns.js';
+import { isRoot, run, start, startProbe, waitFor } from './helpers/processes.js';
+import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
+
+const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
+
+describe('live capture on a veth pair between network namespaces', { skip }, () => {
+  const net = new VethPair('l');
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-live-'));
+  before(() => net.create());
+  after(() => {
+    net.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('counts exactly the traffic sent, exports it to nfcapd, stops cleanly on SIGTERM', async () => {
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    try {
+      const probe = startProbe(['-i', net.ifB, '-n', `127.0.0.1:${nfcapd.port}`, '--inactive-timeout', '60'], {
+        prefix: net.exec(net.nsB),
+      });
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+
+      // 100 UDP datagrams of 100 bytes payload (IP length 128) from port 40000 to 5000
+      const sender = `
+        const s = require('node:dgram').createSocket('udp4');
+        s.bind(40000, '${net.addrA}', async () => {
+          const payload = Buffer.alloc(100, 7);
+          for (let i = 0; i < 100; i++) await new Promise((r) => s.send(payload, 5000, '${net.addrB}', r));
+          s.close();
+        });`;
+      const sent = await run(net.exec(net.nsA)[0]!, [...net.exec(net.nsA).slice(1), process.execPath, '-e', sender]);
+      assert.equal(sent.code, 0, sent.stderr);
+      const ping = await run('ip', ['netns', 'exec', net.nsA, 'ping', '-c', '5', '-i', '0.2', '-s', '56', net.addrB]);
+      assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+      await new Promise((r) => setTimeout(r, 500)); // let the last packets reach the capture
+
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /SIGTERM: flushing flows and stopping/);
+      await nfcapd.stop();
+      const totals = await nfcapd.totals();
+      assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 17 40000 5000`), { packets: 100, octets: 12800 });
+      // echo request 8/0 → port 2048, reply 0/0 → port 0; 56 bytes + 8 ICMP + 20 IP = 84
+      assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 1 0 2048`), { packets: 5, octets: 420 });
+      assert.deepEqual(totals.get(`${net.addrB} ${net.addrA} 1 0 0`), { packets: 5, octets: 420 });
+      const ifIndexLine = /capturing on (\S+)/.exec(result.stderr);
+      assert.ok(ifIndexLine, 'start-up line names the interface');
+    } finally {
+      await nfcapd.stop().catch(() => undefined);
+      nfcapd.remove();
+    }
+  });
+
+  test('SIGTERM during a saturated capture flushes and exits within a second', async () => {
+    const capture = join(work, 'flood.pcap');
+    writeSyntheticCapture({ path: capture, packets: 400_000, flows: 20_000, seed: 7 });
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    try {
+      const probe = startProbe(['-i', net.ifB, '-n', `127.0.0.1:${nfcapd.port}`], { prefix: net.exec(net.nsB) });
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+      const replay = start('ip', ['netns', 'exec', net.nsA, 'tcpreplay', '-q', '-i', net.ifA, '--topspeed', '--loop', '20', capture]);
+      await new Promise((r) => setTimeout(r, 1500));
+      const signalledAt = performance.now();
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      const stopMs = performance.now() - signalledAt;
+      replay.child.kill('SIGTERM');
+      await replay.result;
+      assert.equal(result.code, 0, result.stderr);
+      const captured = Number(/packets captured: (\d+)/.exec(result.stderr)?.[1]);
+      assert.ok(captured > 10_000, `the capture was loaded (${captured} packets)`);
+      assert.ok(stopMs < 1000, `stopped ${stopMs.toFixed(0)} ms after SIGTERM`);
+      await nfcapd.stop();
+      // every record the probe reports sent reached the collector
+      const sentRecords = Number(/(\d+) records sent/.exec(result.stderr)?.[1]);
+      const stat = await nfcapd.stat();
+      assert.equal(stat['Flows'], sentRecords, `nfcapd flows vs records sent\n${result.stderr}`);
+      process.stdout.write(`# saturated live stop: ${stopMs.toFixed(0)} ms after SIGTERM, ${captured} packets, ${sentRecords} records\n`);
+    } finally {
+      await nfcapd.stop().catch(() => undefined);
+      nfcapd.remove();
+    }
+  });
+});
+
