@@ -1,0 +1,173 @@
+/**
+ * The probe against real parts: every fixture goes through `flowprobe -r` into a
+ * real nfcapd, and nfdump must read back, per 5-tuple, exactly the packets and
+ * octets tshark counts in the same capture (tshark is the independent decoder).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Nfcapd } from './helpers/nfcapd.js';
+import { PROJECT_ROOT, freeUdpPort, run, runProbe, start, waitFor } from './helpers/processes.js';
+import { tsharkFlowTotals } from './helpers/tshark.js';
+import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
+
+const FIXTURES = join(PROJECT_ROOT, 'test/fixtures');
+const fixture = (name: string): string => join(FIXTURES, name);
+
+const FILES = [
+  'basic.pcap',
+  'vlan.pcap',
+  'ipoptions.pcap',
+  'fragments.pcap',
+  'icmp.pcap',
+  'padding.pcap',
+  'snaplen.pcap',
+  'sll.pcap',
+  'sll2.pcap',
+  'rawip.pcap',
+  'ipv4.pcap',
+  'mixed.pcapng',
+  'malformed.pcap',
+  'bigflow.pcap',
+];
+
+function sorted(map: Map<string, { packets: number; octets: number }>): [string, { packets: number; octets: number }][] {
+  return [...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function summaryNumber(stderr: string, pattern: RegExp): number {
+  const m = pattern.exec(stderr);
+  assert.ok(m?.[1] !== undefined, `summary has ${pattern}:\n${stderr}`);
+  return Number(m[1]);
+}
+
+before(async () => {
+  // bigflow.pcap (8 MB) is generated, not committed
+  if (!existsSync(fixture('bigflow.pcap'))) {
+    const made = await run('/usr/bin/python3', [fixture('generate.py'), 'bigflow']);
+    assert.equal(made.code, 0, made.stderr);
+  }
+});
+
+describe('nfcapd receives what tshark counts, per 5-tuple', () => {
+  for (const name of FILES) {
+    test(name, async () => {
+      const nfcapd = await Nfcapd.start();
+      try {
+        const result = await runProbe(['-r', fixture(name), '-n', `127.0.0.1:${nfcapd.port}`]);
+        assert.equal(result.code, 0, result.stderr);
+        const log = await nfcapd.stop();
+        assert.match(log, /Sequence Errors: 0, Bad Packets: 0/, log);
+        const [fromCollector, fromTshark] = await Promise.all([nfcapd.totals(), tsharkFlowTotals(fixture(name))]);
+        assert.ok(fromTshark.size > 0, 'tshark found flows');
+        assert.deepEqual(sorted(fromCollector), sorted(fromTshark));
+        // what the probe says it sent is what the collector stored
+        const stat = await nfcapd.stat();
+        assert.equal(stat['Flows'], summaryNumber(result.stderr, /(\d+) records sent/));
+      } finally {
+        await nfcapd.stop().catch(() => undefined);
+        nfcapd.remove();
+      }
+    });
+  }
+});
+
+test('malformed and non-IPv4 frames are skipped and counted by reason', async () => {
+  const expected = JSON.parse(readFileSync(fixture('malformed.expected.json'), 'utf8')) as {
+    ipv4_valid_packets: number;
+    malformed: number;
+    non_ipv4: Record<'arp' | 'ipv6' | 'mpls' | 'pppoe', number>;
+  };
+  const result = await runProbe(['-r', fixture('malformed.pcap')]);
+  assert.equal(result.code, 0, result.stderr);
+  const skipped = summaryNumber(result.stderr, /packets skipped: (\d+)/);
+  const nonIpv4 = Object.values(expected.non_ipv4).reduce((a, b) => a + b, 0);
+  assert.equal(skipped, expected.malformed + nonIpv4);
+  for (const [reason, count] of Object.entries(expected.non_ipv4)) {
+    assert.equal(summaryNumber(result.stderr, new RegExp(`${reason} (\\d+) \\(`)), count, reason);
+  }
+  const captured = summaryNumber(result.stderr, /packets captured: (\d+)/);
+  assert.equal(captured, expected.ipv4_valid_packets + skipped);
+});
+
+test('a flow over 4 GiB becomes several records, none wrapped, summing to the total', async () => {
+  const nfcapd = await Nfcapd.start();
+  try {
+    const result = await runProbe(['-r', fixture('bigflow.pcap'), '-n', `127.0.0.1:${nfcapd.port}`]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(summaryNumber(result.stderr, /counter_limit (\d+)/) >= 1);
+    await nfcapd.stop();
+    const records = await nfcapd.records();
+    const tcp = records.filter((r) => r.key.split(' ')[2] === '6');
+    assert.ok(tcp.length >= 2, 'the big TCP flow is split');
+    for (const r of tcp) assert.ok(r.octets <= 0xffffffff && r.octets > 0);
+    const total = tcp.reduce((a, r) => a + r.octets, 0);
+    assert.ok(total > 2 ** 32, `total ${total} exceeds 4 GiB`);
+  } finally {
+    await nfcapd.stop().catch(() => undefined);
+    nfcapd.remove();
+  }
+});
+
+describe('the datagrams on the wire', () => {
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-wire-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  test('tshark decodes them as NetFlow v5 without errors; framing and sequence are exact', async () => {
+    const port = await freeUdpPort();
+    const capture = join(work, 'v5.pcap');
+    const tshark = start('tshark', ['-i', 'lo', '-f', `udp dst port ${port}`, '-w', capture]);
+    await waitFor(() => tshark.stderrSoFar().includes('Capturing on'), 15_000, 'tshark to start capturing');
+    await new Promise((r) => setTimeout(r, 300));
+    // a sink that reads and discards, so the sends succeed
+    const sink = start(process.execPath, [
+      '-e',
+      `require('node:dgram').createSocket('udp4').on('message', () => {}).bind(${port}, '127.0.0.1')`,
+    ]);
+    const synthetic = join(work, 'synthetic.pcap');
+    writeSyntheticCapture({ path: synthetic, packets: 20_000, flows: 2_000, seed: 11 });
+    const results = [];
+    for (const file of [fixture('basic.pcap'), synthetic]) {
+      results.push(await runProbe(['-r', file, '-n', `127.0.0.1:${port}`, '--engine-type', '7', '--engine-id', '9']));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    tshark.child.kill('SIGTERM');
+    await tshark.result;
+    sink.child.kill('SIGTERM');
+    await sink.result;
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+
+    const problems = await run('tshark', [
+      '-r', capture, '-d', `udp.port==${port},cflow`, '-Y', '_ws.malformed || _ws.expert.severity >= "warning"',
+      '-T', 'fields', '-e', 'frame.number', '-e', '_ws.expert.message',
+    ]);
+    assert.equal(problems.code, 0, problems.stderr);
+    assert.equal(problems.stdout.trim(), '', 'no malformed or warned datagrams');
+
+    const fields = await run('tshark', [
+      '-r', capture, '-d', `udp.port==${port},cflow`, '-T', 'fields', '-E', 'occurrence=f',
+      '-e', 'udp.length', '-e', 'cflow.version', '-e', 'cflow.count', '-e', 'cflow.sequence',
+      '-e', 'cflow.engine_type', '-e', 'cflow.engine_id', '-e', 'cflow.sysuptime',
+    ]);
+    const rows = fields.stdout.trim().split('\n').map((l) => l.split('\t'));
+    const expectedDatagrams = results.reduce((a, r) => a + summaryNumber(r.stderr, /in (\d+) datagrams/), 0);
+    assert.equal(rows.length, expectedDatagrams);
+    let sequence = 0;
+    let records = 0;
+    for (const [udpLength, version, count, seq, engineType, engineId] of rows) {
+      const n = Number(count);
+      assert.equal(version, '5');
+      assert.ok(n >= 1 && n <= 30, `count ${n}`);
+      assert.equal(Number(udpLength) - 8, 24 + 48 * n, 'datagram is exactly 24 + 48·n bytes');
+      assert.equal(engineType, '7');
+      assert.equal(engineId, '9');
+      // each run starts its own sequence at 0
+      if (Number(seq) === 0 && records > 0) sequence = 0;
+      assert.equal(Number(seq), sequence, 'flow_sequence counts records');
+      sequence += n;
+      records += n;
+    }
+  });
+});
