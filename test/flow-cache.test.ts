@@ -1,0 +1,651 @@
+/**
+ * Flow cache tests. Time is just the `now` number passed to each call; a sink
+ * records every expiry with the flow's fields as they were when it expired.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  EXPIRY_REASONS,
+  ExpiryReason,
+  FLOW_CACHE_STATS_LENGTH,
+  FlowCache,
+  FlowCacheStat,
+  hashKey,
+  type ExpiredFlowSink,
+  type FlowTimeouts,
+} from '../src/cache/flow-cache.js';
+
+interface Key {
+  src: number;
+  dst: number;
+  sport: number;
+  dport: number;
+  proto: number;
+  tos: number;
+  ifIndex: number;
+}
+
+interface Exported extends Key {
+  reason: ExpiryReason;
+  packets: number;
+  octets: number;
+  first: number;
+  last: number;
+  flags: number;
+}
+
+class RecordingSink implements ExpiredFlowSink {
+  readonly records: Exported[] = [];
+  /** extra check run on each expiry, while the flow is still in the cache */
+  onExpired: ((record: Exported) => void) | undefined;
+
+  expired(cache: FlowCache, id: number, reason: ExpiryReason): void {
+    const record: Exported = {
+      reason,
+      src: cache.srcAddr[id]!,
+      dst: cache.dstAddr[id]!,
+      sport: cache.srcPort(id),
+      dport: cache.dstPort(id),
+      proto: cache.protocol(id),
+      tos: cache.tos(id),
+      ifIndex: cache.ifIndex(id),
+      packets: cache.packets[id]!,
+      octets: cache.octets[id]!,
+      first: cache.firstSeen[id]!,
+      last: cache.lastSeen[id]!,
+      flags: cache.tcpFlags[id]!,
+    };
+    this.records.push(record);
+    this.onExpired?.(record);
+  }
+
+  take(): Exported[] {
+    return this.records.splice(0);
+  }
+}
+
+const TCP = 6;
+const UDP = 17;
+const FIN = 0x01;
+const SYN = 0x02;
+const RST = 0x04;
+const PSH = 0x08;
+const ACK = 0x10;
+
+const TIMEOUTS: FlowTimeouts = { activeMs: 1000, inactiveMs: 100, tcpEndMs: 50 };
+
+function setup(capacity = 16, timeouts: FlowTimeouts = TIMEOUTS): { cache: FlowCache; sink: RecordingSink } {
+  const sink = new RecordingSink();
+  return { cache: new FlowCache(capacity, timeouts, sink), sink };
+}
+
+const BASE: Key = { src: 0x0a000001, dst: 0xc0a80102, sport: 40000, dport: 443, proto: TCP, tos: 0, ifIndex: 1 };
+
+function account(cache: FlowCache, key: Partial<Key>, octets: number, flags: number, now: number): void {
+  const k = { ...BASE, ...key };
+  cache.account(k.src, k.dst, k.sport, k.dport, k.proto, k.tos, k.ifIndex, octets, flags, now);
+}
+
+function keyOf(r: Key): string {
+  return `${r.src}/${r.dst}/${r.sport}/${r.dport}/${r.proto}/${r.tos}/${r.ifIndex}`;
+}
+
+function stat(cache: FlowCache, reason: ExpiryReason): number {
+  return cache.stats[FlowCacheStat.expiredBase + reason]!;
+}
+
+describe('FlowCache: aggregation', () => {
+  it('packets with the same 5-tuple, tos and ifIndex join one flow', () => {
+    const { cache, sink } = setup();
+    account(cache, {}, 60, SYN, 10);
+    account(cache, {}, 1500, ACK, 20);
+    account(cache, {}, 1500, ACK | PSH, 30);
+    assert.equal(cache.flowCount, 1);
+    cache.expireAll();
+    assert.deepEqual(sink.take(), [
+      { ...BASE, reason: ExpiryReason.shutdown, packets: 3, octets: 3060, first: 10, last: 30, flags: SYN | ACK | PSH },
+    ]);
+  });
+
+  it('any key field that differs makes a different flow', () => {
+    const { cache, sink } = setup();
+    const variants: Partial<Key>[] = [
+      {},
+      { src: 0x0a000002 },
+      { dst: 0xc0a80103 },
+      { sport: 40001 },
+      { dport: 80 },
+      { proto: UDP },
+      { tos: 0x10 },
+      { tos: 0xb8 },
+      { ifIndex: 2 },
+      { ifIndex: 0 },
+    ];
+    for (const v of variants) account(cache, v, 100, 0, 5);
+    for (const v of variants) account(cache, v, 100, 0, 6);
+    assert.equal(cache.flowCount, variants.length);
+    cache.expireAll();
+    const records = sink.take();
+    assert.equal(records.length, variants.length);
+    for (const [i, v] of variants.entries()) {
+      const r = records[i]!;
+      assert.equal(keyOf(r), keyOf({ ...BASE, ...v }), 'expireAll goes oldest first and keeps key fields');
+      assert.equal(r.packets, 2);
+      assert.equal(r.octets, 200);
+    }
+  });
+
+  it('the reverse direction is a separate flow', () => {
+    const { cache } = setup();
+    account(cache, {}, 100, 0, 1);
+    account(cache, { src: BASE.dst, dst: BASE.src, sport: BASE.dport, dport: BASE.sport }, 100, 0, 1);
+    assert.equal(cache.flowCount, 2);
+  });
+
+  it('keeps full-range key fields (high addresses, port 65535, tos 255, 16-bit ifIndex)', () => {
+    const { cache, sink } = setup();
+    const key: Key = { src: 0xffffffff, dst: 0x80000000, sport: 65535, dport: 0, proto: 255, tos: 255, ifIndex: 65535 };
+    account(cache, key, 1, 0, 0);
+    cache.expireAll();
+    const [r] = sink.take();
+    assert.equal(keyOf(r!), keyOf(key));
+  });
+});
+
+describe('FlowCache: timeouts', () => {
+  it('inactive timeout: not just before the boundary, exactly at it', () => {
+    const { cache, sink } = setup();
+    account(cache, { proto: UDP }, 100, 0, 1000);
+    account(cache, { proto: UDP }, 100, 0, 1050);
+    cache.expireTimedOut(1149);
+    assert.equal(sink.records.length, 0, '99 ms idle is not inactive');
+    cache.expireTimedOut(1150);
+    assert.deepEqual(
+      sink.take().map((r) => [r.reason, r.packets, r.octets, r.first, r.last]),
+      [[ExpiryReason.inactive, 2, 200, 1000, 1050]],
+    );
+    assert.equal(cache.flowCount, 0);
+  });
+
+  it('inactive timeout expires only the idle flows, least recent first', () => {
+    const { cache, sink } = setup();
+    account(cache, { sport: 1, proto: UDP }, 10, 0, 0);
+    account(cache, { sport: 2, proto: UDP }, 10, 0, 10);
+    account(cache, { sport: 3, proto: UDP }, 10, 0, 20);
+    account(cache, { sport: 1, proto: UDP }, 10, 0, 30); // sport 1 is now the most recent
+    cache.expireTimedOut(125);
+    assert.deepEqual(
+      sink.take().map((r) => [r.sport, r.reason]),
+      [
+        [2, ExpiryReason.inactive],
+        [3, ExpiryReason.inactive],
+      ],
+    );
+    assert.equal(cache.flowCount, 1);
+  });
+
+  it('active timeout exports a busy flow, and the next packet starts a new one', () => {
+    const { cache, sink } = setup();
+    for (let t = 0; t <= 1000; t += 50) {
+      account(cache, {}, 1000, ACK, t);
+      cache.expireTimedOut(t);
+      if (t < 1000) assert.equal(sink.records.length, 0, `nothing at ${t}`);
+    }
+    assert.deepEqual(
+      sink.take().map((r) => [r.reason, r.packets, r.octets, r.first, r.last]),
+      [[ExpiryReason.active, 21, 21_000, 0, 1000]],
+    );
+    account(cache, {}, 1000, ACK, 1050);
+    cache.expireAll();
+    assert.deepEqual(
+      sink.take().map((r) => [r.reason, r.packets, r.first, r.last]),
+      [[ExpiryReason.shutdown, 1, 1050, 1050]],
+    );
+  });
+
+  it('active timeout boundary: 999 ms after the first packet no, 1000 ms yes', () => {
+    const { cache, sink } = setup();
+    account(cache, {}, 1, 0, 5000);
+    account(cache, {}, 1, 0, 5990);
+    cache.expireTimedOut(5999);
+    assert.equal(sink.records.length, 0);
+    account(cache, {}, 1, 0, 6000);
+    cache.expireTimedOut(6000);
+    assert.deepEqual(
+      sink.take().map((r) => [r.reason, r.packets]),
+      [[ExpiryReason.active, 3]],
+    );
+  });
+
+  it('FIN then an ACK within the TCP-end linger join one flow, exported as tcpFin after the linger', () => {
+    const { cache, sink } = setup();
+    account(cache, {}, 1500, ACK, 0);
+    account(cache, {}, 52, FIN | ACK, 10);
+    cache.expireTimedOut(40);
+    assert.equal(sink.records.length, 0, 'still lingering');
+    account(cache, {}, 52, ACK, 40); // the last ACK
+    assert.equal(cache.flowCount, 1, 'the ACK joined the flow');
+    cache.expireTimedOut(89);
+    assert.equal(sink.records.length, 0, 'linger restarts with each packet');
+    cache.expireTimedOut(90);
+    assert.deepEqual(sink.take(), [
+      { ...BASE, reason: ExpiryReason.tcpFin, packets: 3, octets: 1604, first: 0, last: 40, flags: FIN | ACK },
+    ]);
+    assert.equal(cache.flowCount, 0);
+  });
+
+  it('a FIN flow lingers tcpEnd, not inactive', () => {
+    const { cache, sink } = setup(16, { activeMs: 10_000, inactiveMs: 100, tcpEndMs: 300 });
+    account(cache, {}, 40, FIN | ACK, 0);
+    cache.expireTimedOut(150);
+    assert.equal(sink.records.length, 0, 'the linger, not the inactive timeout, applies');
+    cache.expireTimedOut(300);
+    assert.equal(sink.take()[0]!.reason, ExpiryReason.tcpFin);
+  });
+
+  it('RST → tcpRst (also with FIN seen)', () => {
+    const { cache, sink } = setup();
+    account(cache, { sport: 1 }, 40, RST, 0);
+    account(cache, { sport: 2 }, 40, FIN | ACK, 0);
+    account(cache, { sport: 2 }, 40, RST | ACK, 5);
+    cache.expireTimedOut(55);
+    assert.deepEqual(
+      sink.take().map((r) => [r.sport, r.reason, r.flags]),
+      [
+        [1, ExpiryReason.tcpRst, RST],
+        [2, ExpiryReason.tcpRst, FIN | RST | ACK],
+      ],
+    );
+  });
+
+  it('FIN or RST on a non-TCP flow does not end it', () => {
+    const { cache, sink } = setup();
+    account(cache, { proto: UDP }, 40, FIN | RST, 0);
+    cache.expireTimedOut(60);
+    assert.equal(sink.records.length, 0);
+    cache.expireTimedOut(100);
+    assert.equal(sink.take()[0]!.reason, ExpiryReason.inactive);
+  });
+});
+
+describe('FlowCache: capacity and counters', () => {
+  it('a full cache evicts the least recently seen flow, not the oldest created: cacheFull', () => {
+    const { cache, sink } = setup(3);
+    account(cache, { sport: 1 }, 10, ACK, 0); // oldest
+    account(cache, { sport: 2 }, 10, ACK, 1);
+    account(cache, { sport: 3 }, 10, ACK, 2);
+    account(cache, { sport: 1 }, 10, ACK, 3); // sport 1 is busy again
+    account(cache, { sport: 4 }, 10, ACK, 4);
+    assert.deepEqual(
+      sink.take().map((r) => [r.sport, r.reason, r.packets]),
+      [[2, ExpiryReason.cacheFull, 1]],
+    );
+    assert.equal(cache.flowCount, 3);
+    account(cache, { sport: 5 }, 10, ACK, 5);
+    assert.deepEqual(
+      sink.take().map((r) => r.sport),
+      [3],
+    );
+    assert.equal(stat(cache, ExpiryReason.cacheFull), 2);
+  });
+
+  it('eviction considers lingering TCP flows too', () => {
+    const { cache, sink } = setup(2);
+    account(cache, { sport: 1 }, 10, FIN | ACK, 0); // ended list, least recent
+    account(cache, { sport: 2 }, 10, ACK, 1);
+    account(cache, { sport: 3 }, 10, ACK, 2);
+    assert.deepEqual(
+      sink.take().map((r) => [r.sport, r.reason]),
+      [[1, ExpiryReason.cacheFull]],
+    );
+    account(cache, { sport: 4 }, 10, RST, 3); // ended, most recent
+    assert.deepEqual(
+      sink.take().map((r) => r.sport),
+      [2],
+    );
+    account(cache, { sport: 5 }, 10, ACK, 4);
+    assert.deepEqual(
+      sink.take().map((r) => r.sport),
+      [3],
+    );
+  });
+
+  it('capacity 1 works', () => {
+    const { cache, sink } = setup(1);
+    for (let i = 0; i < 10; i++) account(cache, { sport: i }, 1, 0, i);
+    assert.equal(cache.flowCount, 1);
+    assert.deepEqual(
+      sink.take().map((r) => r.sport),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
+  });
+
+  it('octets approaching 2^32: a counterLimit record never exceeds 2^32 - 1 and nothing is lost', () => {
+    const { cache, sink } = setup(4, { activeMs: 1e12, inactiveMs: 1e12, tcpEndMs: 1e12 });
+    const packets = 66_000;
+    const size = 65_535;
+    for (let i = 0; i < packets; i++) account(cache, { proto: UDP }, size, 0, i);
+    const limited = sink.take();
+    assert.equal(limited.length, 1);
+    const [first] = limited;
+    assert.equal(first!.reason, ExpiryReason.counterLimit);
+    assert.ok(first!.octets <= 0xffffffff);
+    // 65,535 × 65,537 = 2^32 - 1 exactly: the record fills the counter to the last octet
+    assert.equal(first!.packets, 65_537);
+    assert.equal(first!.octets, 0xffffffff);
+    assert.equal(first!.first, 0);
+    assert.equal(first!.last, 65_536);
+    cache.expireAll();
+    const rest = sink.take();
+    assert.equal(rest.length, 1);
+    assert.equal(rest[0]!.reason, ExpiryReason.shutdown);
+    assert.equal(rest[0]!.first, 65_537, 'the new record starts at the packet that did not fit');
+    const all = [...limited, ...rest];
+    assert.equal(
+      all.reduce((s, r) => s + r.packets, 0),
+      packets,
+    );
+    assert.equal(
+      all.reduce((s, r) => s + r.octets, 0),
+      packets * size,
+    );
+    assert.equal(stat(cache, ExpiryReason.counterLimit), 1);
+  });
+
+  it('a packet counter at 2^32 - 1 is exported before it wraps', () => {
+    const { cache, sink } = setup(4);
+    account(cache, { proto: UDP }, 1, 0, 0);
+    let id = -1;
+    cache.forEachFlow((flow) => (id = flow));
+    cache.packets[id] = 0xfffffffe; // pretend 4 billion packets went by
+    account(cache, { proto: UDP }, 1, 0, 1);
+    assert.equal(sink.records.length, 0);
+    account(cache, { proto: UDP }, 1, 0, 2);
+    assert.deepEqual(
+      sink.take().map((r) => [r.reason, r.packets]),
+      [[ExpiryReason.counterLimit, 0xffffffff]],
+    );
+    cache.expireAll();
+    assert.deepEqual(
+      sink.take().map((r) => [r.reason, r.packets, r.octets]),
+      [[ExpiryReason.shutdown, 1, 1]],
+    );
+  });
+
+  it('expireAll exports everything with reason shutdown, oldest first', () => {
+    const { cache, sink } = setup();
+    account(cache, { sport: 1 }, 10, ACK, 0);
+    account(cache, { sport: 2 }, 10, FIN, 1);
+    account(cache, { sport: 3, proto: UDP }, 10, 0, 2);
+    account(cache, { sport: 1 }, 10, ACK, 3);
+    cache.expireAll();
+    assert.deepEqual(
+      sink.take().map((r) => [r.sport, r.reason]),
+      [
+        [1, ExpiryReason.shutdown],
+        [2, ExpiryReason.shutdown],
+        [3, ExpiryReason.shutdown],
+      ],
+    );
+    assert.equal(cache.flowCount, 0);
+    cache.expireAll();
+    assert.equal(sink.records.length, 0);
+  });
+
+  it('the stats array counts created, cached and expiries by reason', () => {
+    const stats = new Float64Array(FLOW_CACHE_STATS_LENGTH);
+    const sink = new RecordingSink();
+    const cache = new FlowCache(2, TIMEOUTS, sink, stats);
+    assert.equal(cache.stats, stats, 'uses the array it was given');
+    assert.equal(EXPIRY_REASONS.length, 7);
+
+    account(cache, { sport: 1, proto: UDP }, 1, 0, 0);
+    account(cache, { sport: 2, proto: UDP }, 1, 0, 0);
+    assert.deepEqual(Array.from(stats), [2, 2, 0, 0, 0, 0, 0, 0, 0]);
+    account(cache, { sport: 3, proto: UDP }, 1, 0, 1); // evicts sport 1
+    assert.deepEqual(Array.from(stats), [3, 2, 0, 0, 0, 0, 1, 0, 0]);
+    cache.expireTimedOut(100); // sport 2 idle since 0
+    assert.deepEqual(Array.from(stats), [3, 1, 1, 0, 0, 0, 1, 0, 0]);
+    account(cache, { sport: 4 }, 1, FIN, 100);
+    account(cache, { sport: 3, proto: UDP }, 1, 0, 100);
+    cache.expireTimedOut(150); // sport 4 lingered 50
+    assert.deepEqual(Array.from(stats), [4, 1, 1, 0, 1, 0, 1, 0, 0]);
+    account(cache, { sport: 5 }, 1, RST, 150);
+    account(cache, { sport: 3, proto: UDP }, 1, 0, 150);
+    cache.expireTimedOut(200); // sport 5 reset
+    assert.deepEqual(Array.from(stats), [5, 1, 1, 0, 1, 1, 1, 0, 0]);
+    for (let t = 200; t <= 1001; t += 50) account(cache, { sport: 3, proto: UDP }, 1, 0, t);
+    cache.expireTimedOut(1001); // sport 3, first seen at 1
+    assert.deepEqual(Array.from(stats), [5, 0, 1, 1, 1, 1, 1, 0, 0]);
+    account(cache, { sport: 6, proto: UDP }, 1, 0, 1001);
+    cache.expireAll();
+    assert.deepEqual(Array.from(stats), [6, 0, 1, 1, 1, 1, 1, 0, 1]);
+
+    // every expiry went to the sink, with the same reason
+    const byReason = new Array<number>(EXPIRY_REASONS.length).fill(0);
+    for (const r of sink.take()) byReason[r.reason]! += 1;
+    assert.deepEqual(byReason, Array.from(stats.subarray(FlowCacheStat.expiredBase)));
+  });
+
+  it('rejects a bad capacity or a short stats array', () => {
+    const sink = new RecordingSink();
+    assert.throws(() => new FlowCache(0, TIMEOUTS, sink), RangeError);
+    assert.throws(() => new FlowCache(1.5, TIMEOUTS, sink), RangeError);
+    assert.throws(() => new FlowCache(4, TIMEOUTS, sink, new Float64Array(3)), RangeError);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Randomized comparison with a reference model
+
+/** mulberry32 */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface ModelFlow {
+  packets: number;
+  octets: number;
+  first: number;
+  last: number;
+  flags: number;
+  proto: number;
+}
+
+/**
+ * Keys whose hash lands in a few table slots around the wrap-around point, so
+ * probe runs are long, cross the end of the table, and deletions shift a lot.
+ * Capacity 64 → 128 slots.
+ */
+function collidingKeys(count: number, tableSize: number, slots: Set<number>): Key[] {
+  const keys: Key[] = [];
+  for (let i = 0; keys.length < count; i++) {
+    const key: Key = {
+      src: (0x0a000000 + (i % 251)) >>> 0,
+      dst: (0xc0a80000 + Math.floor(i / 251)) >>> 0,
+      sport: 1024 + (i % 7),
+      dport: 80,
+      proto: i % 3 === 0 ? UDP : TCP,
+      tos: 0,
+      ifIndex: 1,
+    };
+    const ports = ((key.sport << 16) | key.dport) >>> 0;
+    const protoTosIf = ((key.proto << 24) | (key.tos << 16) | key.ifIndex) >>> 0;
+    const slot = hashKey(key.src, key.dst, ports, protoTosIf) & (tableSize - 1);
+    if (slots.has(slot)) keys.push(key);
+  }
+  return keys;
+}
+
+describe('FlowCache: randomized against a reference model', () => {
+  it('100k operations, capacity 64, colliding keys: lookups, expiry order and totals all agree', () => {
+    const capacity = 64;
+    const timeouts: FlowTimeouts = { activeMs: 5000, inactiveMs: 100, tcpEndMs: 50 };
+    const sink = new RecordingSink();
+    const cache = new FlowCache(capacity, timeouts, sink);
+    const random = prng(20260101);
+    const int = (n: number): number => Math.floor(random() * n);
+
+    // 240 keys hashing to slots 122..127 and 0..5 of 128, plus 60 ordinary keys
+    const crowded = collidingKeys(240, 128, new Set([122, 123, 124, 125, 126, 127, 0, 1, 2, 3, 4, 5]));
+    const ordinary: Key[] = Array.from({ length: 60 }, (_, i) => ({ ...BASE, sport: 2000 + i, proto: i % 2 === 0 ? TCP : UDP }));
+    // a few hot keys stay busy long enough for the active timeout
+    const hot: Key[] = Array.from({ length: 2 }, (_, i) => ({ ...BASE, src: 0x0b000000 + i, proto: UDP }));
+
+    const model = new Map<string, ModelFlow>();
+    let now = 0;
+    let totalPackets = 0;
+    let totalOctets = 0;
+    let exportedPackets = 0;
+    let exportedOctets = 0;
+    const reasons = new Array<number>(EXPIRY_REASONS.length).fill(0);
+
+    const ended = (f: ModelFlow): boolean => f.proto === TCP && (f.flags & (FIN | RST)) !== 0;
+
+    sink.onExpired = (r) => {
+      const k = keyOf(r);
+      const m = model.get(k);
+      if (m === undefined) assert.fail(`expired a flow the model does not hold: ${k} (reason ${r.reason})`);
+      assert.deepEqual([r.packets, r.octets, r.first, r.last, r.flags], [m.packets, m.octets, m.first, m.last, m.flags], `counters of ${k}`);
+      switch (r.reason) {
+        case ExpiryReason.inactive:
+          assert.ok(!ended(m) && now - m.last >= timeouts.inactiveMs, `inactive too early: ${k}`);
+          break;
+        case ExpiryReason.tcpFin:
+        case ExpiryReason.tcpRst:
+          assert.ok(ended(m) && now - m.last >= timeouts.tcpEndMs, `tcp end too early: ${k}`);
+          assert.equal(r.reason === ExpiryReason.tcpRst, (m.flags & RST) !== 0);
+          break;
+        case ExpiryReason.active:
+          assert.ok(now - m.first >= timeouts.activeMs, `active too early: ${k}`);
+          break;
+        case ExpiryReason.cacheFull: {
+          assert.equal(model.size, capacity);
+          let oldest = Infinity;
+          for (const f of model.values()) oldest = Math.min(oldest, f.last);
+          assert.equal(m.last, oldest, 'the victim is a least recently seen flow');
+          break;
+        }
+        case ExpiryReason.counterLimit:
+        case ExpiryReason.shutdown:
+          assert.fail(`unexpected reason ${r.reason}`);
+      }
+      reasons[r.reason]! += 1;
+      exportedPackets += r.packets;
+      exportedOctets += r.octets;
+      model.delete(k);
+    };
+
+    for (let op = 0; op < 100_000; op++) {
+      now += int(8) === 0 ? int(20) : 0;
+      if (int(20) === 0) {
+        cache.expireTimedOut(now);
+        // nothing due may remain
+        for (const [k, f] of model) {
+          const due = ended(f) ? now - f.last >= timeouts.tcpEndMs : now - f.last >= timeouts.inactiveMs;
+          assert.ok(!due && now - f.first < timeouts.activeMs, `${k} should have expired at ${now}`);
+        }
+      } else {
+        const pick = int(10);
+        const key = pick < 2 ? hot[int(hot.length)]! : pick < 5 ? ordinary[int(ordinary.length)]! : crowded[int(crowded.length)]!;
+        const octets = 40 + int(1461);
+        const r = int(100);
+        const flags = key.proto !== TCP ? 0 : r < 3 ? FIN | ACK : r < 5 ? RST : r < 10 ? SYN : ACK;
+        account(cache, key, octets, flags, now);
+        totalPackets += 1;
+        totalOctets += octets;
+        const k = keyOf(key);
+        const m = model.get(k);
+        if (m === undefined) {
+          model.set(k, { packets: 1, octets, first: now, last: now, flags, proto: key.proto });
+        } else {
+          m.packets += 1;
+          m.octets += octets;
+          m.last = now;
+          m.flags |= flags;
+        }
+      }
+      assert.equal(cache.flowCount, model.size, `flow count after op ${op}`);
+
+      if (op % 1000 === 999) {
+        // every cached flow is in the model with the same counters
+        let cachedPackets = 0;
+        let cachedOctets = 0;
+        cache.forEachFlow((id) => {
+          const k = keyOf({
+            src: cache.srcAddr[id]!,
+            dst: cache.dstAddr[id]!,
+            sport: cache.srcPort(id),
+            dport: cache.dstPort(id),
+            proto: cache.protocol(id),
+            tos: cache.tos(id),
+            ifIndex: cache.ifIndex(id),
+          });
+          const m = model.get(k);
+          assert.ok(m !== undefined, `cached flow ${k} not in the model`);
+          assert.equal(cache.packets[id], m.packets);
+          assert.equal(cache.octets[id], m.octets);
+          cachedPackets += m.packets;
+          cachedOctets += m.octets;
+        });
+        assert.equal(exportedPackets + cachedPackets, totalPackets, 'packets conserved');
+        assert.equal(exportedOctets + cachedOctets, totalOctets, 'octets conserved');
+      }
+    }
+
+    // all reasons were exercised, and the stats agree with the sink
+    for (const reason of [ExpiryReason.inactive, ExpiryReason.active, ExpiryReason.tcpFin, ExpiryReason.tcpRst, ExpiryReason.cacheFull]) {
+      assert.ok(reasons[reason]! > 20, `${EXPIRY_REASONS[reason]}: ${reasons[reason]}`);
+      assert.equal(stat(cache, reason), reasons[reason]);
+    }
+
+    sink.onExpired = undefined;
+    sink.take();
+    cache.expireAll();
+    const rest = sink.take();
+    assert.equal(rest.length, model.size);
+    assert.equal(exportedPackets + rest.reduce((s, r) => s + r.packets, 0), totalPackets);
+    assert.equal(exportedOctets + rest.reduce((s, r) => s + r.octets, 0), totalOctets);
+    assert.equal(cache.flowCount, 0);
+    assert.equal(cache.stats[FlowCacheStat.created], cache.stats.subarray(FlowCacheStat.expiredBase).reduce((s, n) => s + n, 0));
+  });
+
+  it('after filling and emptying a crowded table many times, every key is found again', () => {
+    const capacity = 64;
+    const sink = new RecordingSink();
+    const cache = new FlowCache(capacity, { activeMs: 1e12, inactiveMs: 10, tcpEndMs: 10 }, sink);
+    const crowded = collidingKeys(64, 128, new Set([126, 127, 0, 1]));
+    const random = prng(7);
+    let now = 0;
+    for (let round = 0; round < 200; round++) {
+      // insert in a random order, then touch a random subset so expiry deletes in a scattered order
+      const order = crowded.map((k, i) => ({ k, r: random(), i })).sort((a, b) => a.r - b.r);
+      for (const { k } of order) account(cache, k, 1, 0, now);
+      assert.equal(cache.flowCount, capacity);
+      now += 5;
+      const touched = new Set<number>();
+      for (const { i } of order) if (random() < 0.5) touched.add(i);
+      for (const i of touched) account(cache, crowded[i]!, 1, 0, now);
+      // nothing was inserted twice: each touch found its flow
+      assert.equal(cache.flowCount, capacity);
+      assert.equal(sink.records.length, 0, 'no eviction: every key was found');
+      now += 5;
+      cache.expireTimedOut(now); // the untouched ones go
+      assert.equal(sink.take().length, capacity - touched.size);
+      for (const i of touched) account(cache, crowded[i]!, 1, 0, now);
+      assert.equal(cache.flowCount, touched.size, 'the survivors are still found after the deletions');
+      now += 10;
+      cache.expireTimedOut(now);
+      const survivors = sink.take();
+      assert.equal(survivors.length, touched.size);
+      for (const r of survivors) assert.equal(r.packets, 3);
+    }
+  });
+});

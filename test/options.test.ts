@@ -1,0 +1,340 @@
+/** Command line and config file parsing, and the rate-limited log. */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseCommandLine, VERSION } from '../src/config/cli-args.js';
+import { DEFAULTS, UsageError, parseCollector, type ProbeOptions } from '../src/config/options.js';
+import { RateLimitedLog, createStderrLogger } from '../src/log/logger.js';
+
+function parse(...argv: string[]): ProbeOptions {
+  const result = parseCommandLine(argv);
+  assert.equal(result.kind, 'run', `expected options for ${JSON.stringify(argv)}`);
+  if (result.kind !== 'run') throw new Error('unreachable');
+  return result.options;
+}
+
+/** Expect a UsageError whose message contains every one of `words`. */
+function rejects(argv: string[], ...words: string[]): void {
+  assert.throws(
+    () => parseCommandLine(argv),
+    (error: unknown) => {
+      assert.ok(error instanceof UsageError, `${JSON.stringify(argv)}: not a UsageError: ${String(error)}`);
+      assert.equal(error.code, 'E_USAGE');
+      for (const word of words) assert.ok(error.message.includes(word), `${JSON.stringify(argv)}: "${error.message}" lacks "${word}"`);
+      return true;
+    },
+  );
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'flowprobe-options-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function configFile(name: string, content: unknown): string {
+  const path = join(tmp, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+describe('parseCommandLine: defaults', () => {
+  it('no arguments: every default', () => {
+    assert.deepEqual(parse(), {
+      interfaces: [],
+      read: undefined,
+      collectors: [],
+      exportSource: undefined,
+      activeTimeout: DEFAULTS.activeTimeout,
+      inactiveTimeout: DEFAULTS.inactiveTimeout,
+      tcpEndTimeout: DEFAULTS.tcpEndTimeout,
+      maxFlows: DEFAULTS.maxFlows,
+      snaplen: DEFAULTS.snaplen,
+      bufferSize: DEFAULTS.bufferSize,
+      promiscuous: true,
+      engineType: 0,
+      engineId: 0,
+      exportRate: DEFAULTS.exportRate,
+      exportQueue: DEFAULTS.exportQueue,
+      filter: '',
+      tickMs: 1000,
+    });
+  });
+
+  it('the defaults are the documented values', () => {
+    assert.equal(DEFAULTS.activeTimeout, 1800);
+    assert.equal(DEFAULTS.inactiveTimeout, 15);
+    assert.equal(DEFAULTS.maxFlows, 262144);
+  });
+
+  it('--version and --help exit with output', () => {
+    assert.deepEqual(parseCommandLine(['--version']), { kind: 'exit', output: VERSION });
+    const help = parseCommandLine(['-h']);
+    assert.equal(help.kind, 'exit');
+    assert.ok(help.kind === 'exit' && help.output.includes('--collector'));
+  });
+});
+
+describe('parseCommandLine: collectors', () => {
+  it('-n HOST:PORT repeated', () => {
+    assert.deepEqual(parse('-n', '127.0.0.1:9995', '-n', '10.1.2.3:2055').collectors, [
+      { host: '127.0.0.1', port: 9995 },
+      { host: '10.1.2.3', port: 2055 },
+    ]);
+    assert.deepEqual(parse('--collector', 'collector.example:65535').collectors, [{ host: 'collector.example', port: 65535 }]);
+  });
+
+  it('[::1]:2055', () => {
+    assert.deepEqual(parse('-n', '[::1]:2055').collectors, [{ host: '::1', port: 2055 }]);
+    assert.deepEqual(parse('-n', '[2001:db8::1]:1').collectors, [{ host: '2001:db8::1', port: 1 }]);
+  });
+
+  for (const bad of ['127.0.0.1', 'host', 'host:0', 'host:70000', 'host:abc', 'host:', ':2055', '::1:2055', '[::1]', '[127.0.0.1]:2055', '[::1]:0', 'host:-1']) {
+    it(`rejects ${JSON.stringify(bad)} naming --collector`, () => {
+      rejects(['-n', bad], '--collector');
+    });
+  }
+
+  it('parseCollector names the option it is given', () => {
+    assert.throws(() => parseCollector('x', 'export-to'), /--export-to/);
+  });
+});
+
+describe('parseCommandLine: numbers', () => {
+  it('timeouts in seconds, fractions allowed', () => {
+    const o = parse('--active-timeout', '60', '--inactive-timeout=2.5', '--tcp-end-timeout', '0');
+    assert.equal(o.activeTimeout, 60);
+    assert.equal(o.inactiveTimeout, 2.5);
+    assert.equal(o.tcpEndTimeout, 0);
+  });
+
+  it('--active-timeout=-5 throws naming the option', () => {
+    rejects(['--active-timeout=-5'], '--active-timeout');
+    rejects(['--active-timeout', '-5'], '--active-timeout');
+  });
+
+  it('--inactive-timeout=0 throws naming the option', () => {
+    rejects(['--inactive-timeout=0'], '--inactive-timeout');
+  });
+
+  it('non-numbers and empty values throw naming the option', () => {
+    rejects(['--active-timeout', 'soon'], '--active-timeout');
+    rejects(['--inactive-timeout='], '--inactive-timeout');
+    rejects(['--max-flows', '1e3x'], '--max-flows');
+  });
+
+  it('--engine-id 256 throws; 0..255 pass', () => {
+    rejects(['--engine-id', '256'], '--engine-id');
+    rejects(['--engine-type', '-1'], '--engine-type');
+    rejects(['--engine-id', '1.5'], '--engine-id');
+    const o = parse('--engine-id', '255', '--engine-type', '0');
+    assert.equal(o.engineId, 255);
+    assert.equal(o.engineType, 0);
+  });
+
+  it('other integer options', () => {
+    const o = parse('-m', '1000', '-C', '1500', '-B', '1048576', '--export-rate', '100', '--export-queue', '64');
+    assert.equal(o.maxFlows, 1000);
+    assert.equal(o.snaplen, 1500);
+    assert.equal(o.bufferSize, 1048576);
+    assert.equal(o.exportRate, 100);
+    assert.equal(o.exportQueue, 64);
+    rejects(['-m', '0'], '--max-flows');
+    rejects(['-C', '63'], '--snaplen');
+    rejects(['--export-queue', '63'], '--export-queue');
+  });
+
+  it('--export-source must be an address', () => {
+    assert.equal(parse('--export-source', '192.0.2.1').exportSource, '192.0.2.1');
+    assert.equal(parse('--export-source', '::1').exportSource, '::1');
+    rejects(['--export-source', 'myhost'], '--export-source');
+  });
+});
+
+describe('parseCommandLine: capture source', () => {
+  it('-i 7:eth0 gives ifIndex 7; -i eth0 leaves it to the system', () => {
+    assert.deepEqual(parse('-i', '7:eth0').interfaces, [{ name: 'eth0', ifIndex: 7 }]);
+    assert.deepEqual(parse('-i', 'eth0', '-i', '12:eth1').interfaces, [
+      { name: 'eth0', ifIndex: undefined },
+      { name: 'eth1', ifIndex: 12 },
+    ]);
+    rejects(['-i', '70000:eth0'], '--interface');
+    rejects(['-i', ''], '--interface');
+  });
+
+  it('-r FILE and -r - (stdin)', () => {
+    assert.equal(parse('-r', 'capture.pcap').read, 'capture.pcap');
+    assert.equal(parse('-r', '-').read, '-');
+  });
+
+  it('-r with -i together throws', () => {
+    rejects(['-r', 'capture.pcap', '-i', 'eth0'], '--read', '--interface');
+  });
+
+  it('-N sets promiscuous false', () => {
+    assert.equal(parse().promiscuous, true);
+    assert.equal(parse('-N').promiscuous, false);
+    assert.equal(parse('--no-promisc').promiscuous, false);
+  });
+});
+
+describe('parseCommandLine: unknown options', () => {
+  it('--frobnicate throws UsageError', () => {
+    rejects(['--frobnicate'], 'frobnicate');
+    rejects(['-n', '127.0.0.1:2055', '--frobnicate=1'], 'frobnicate');
+  });
+});
+
+describe('parseCommandLine: BPF filter', () => {
+  it('words after -- are the filter, joined with spaces', () => {
+    const o = parse('-i', 'eth0', '--', 'tcp', 'port', '80');
+    assert.equal(o.filter, 'tcp port 80');
+    assert.deepEqual(o.interfaces, [{ name: 'eth0', ifIndex: undefined }]);
+    assert.equal(parse('-r', 'x.pcap', '--', 'udp and not port 53').filter, 'udp and not port 53');
+  });
+
+  it(
+    'positional words "tcp port 80" are the filter, joined with spaces',
+    { todo: 'bug: strict() rejects positional filter words: "Unknown arguments: tcp, port, 80"' },
+    () => {
+      assert.equal(parse('tcp', 'port', '80').filter, 'tcp port 80');
+      assert.equal(parse('-r', 'x.pcap', 'tcp', 'port', '80').filter, 'tcp port 80');
+    },
+  );
+
+  it(
+    'filter words after -i are not taken as more interfaces',
+    { todo: 'bug: -i/-n are yargs array options and swallow the following words: -i eth0 tcp port 80 gives 4 interfaces' },
+    () => {
+      const o = parse('-i', 'eth0', 'tcp', 'port', '80');
+      assert.deepEqual(o.interfaces, [{ name: 'eth0', ifIndex: undefined }]);
+      assert.equal(o.filter, 'tcp port 80');
+    },
+  );
+
+  it(
+    'filter words after -n are not taken as more collectors',
+    { todo: 'bug: -n 127.0.0.1:2055 tcp port 80 fails with "--collector: expected HOST:PORT … got \\"tcp\\""' },
+    () => {
+      const o = parse('-n', '127.0.0.1:2055', 'tcp', 'port', '80');
+      assert.deepEqual(o.collectors, [{ host: '127.0.0.1', port: 2055 }]);
+      assert.equal(o.filter, 'tcp port 80');
+    },
+  );
+});
+
+describe('parseCommandLine: config file', () => {
+  it('-c config.json sets options', () => {
+    const path = configFile('basic.json', {
+      collector: ['192.0.2.10:2055', '[2001:db8::10]:9995'],
+      'active-timeout': 120,
+      'inactive-timeout': 10,
+      'engine-id': 7,
+      'max-flows': 5000,
+    });
+    const o = parse('-c', path);
+    assert.deepEqual(o.collectors, [
+      { host: '192.0.2.10', port: 2055 },
+      { host: '2001:db8::10', port: 9995 },
+    ]);
+    assert.equal(o.activeTimeout, 120);
+    assert.equal(o.inactiveTimeout, 10);
+    assert.equal(o.engineId, 7);
+    assert.equal(o.maxFlows, 5000);
+    assert.equal(o.snaplen, DEFAULTS.snaplen, 'untouched options keep their default');
+  });
+
+  it('flags override the config file', () => {
+    const path = configFile('override.json', { collector: ['192.0.2.10:2055'], 'active-timeout': 120, 'engine-id': 7 });
+    const o = parse('--active-timeout', '30', '-c', path, '-n', '198.51.100.1:9996');
+    assert.equal(o.activeTimeout, 30);
+    assert.deepEqual(o.collectors, [{ host: '198.51.100.1', port: 9996 }]);
+    assert.equal(o.engineId, 7);
+  });
+
+  it('config values are validated like flags', () => {
+    rejects(['-c', configFile('bad-engine.json', { 'engine-id': 256 })], '--engine-id');
+    rejects(['-c', configFile('bad-collector.json', { collector: ['nowhere'] })], '--collector');
+  });
+
+  it('a config file with an unknown key throws', () => {
+    rejects(['-c', configFile('unknown.json', { 'active-timeout': 60, frobnicate: true })], 'frobnicate');
+  });
+
+  it('a missing, non-JSON or non-object config file throws naming --config', () => {
+    rejects(['-c', join(tmp, 'does-not-exist.json')], '--config', 'ENOENT');
+    rejects(['-c', configFile('broken.json', '{"active-timeout": ')], '--config', 'not valid JSON');
+    rejects(['-c', configFile('array.json', [1, 2])], '--config', 'JSON object');
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('RateLimitedLog', () => {
+  function setup(intervalMs = 10_000): { log: RateLimitedLog; lines: string[]; at: (t: number) => void } {
+    const lines: string[] = [];
+    let now = 0;
+    const log = new RateLimitedLog((m) => lines.push(m), intervalMs, () => now);
+    return { log, lines, at: (t) => (now = t) };
+  }
+
+  it('passes the first message, suppresses repeats within the interval, then reports the count', () => {
+    const { log, lines, at } = setup();
+    at(1000);
+    log.log('send', 'send failed: ECONNREFUSED');
+    assert.deepEqual(lines, ['send failed: ECONNREFUSED']);
+    at(1001);
+    log.log('send', 'send failed: ECONNREFUSED');
+    at(5000);
+    log.log('send', 'send failed: ENOBUFS');
+    at(10_999);
+    log.log('send', 'send failed: ECONNREFUSED');
+    assert.equal(lines.length, 1, 'three repeats within 10 s suppressed');
+    at(11_000);
+    log.log('send', 'send failed: EHOSTUNREACH');
+    assert.deepEqual(lines, ['send failed: ECONNREFUSED', 'send failed: EHOSTUNREACH (3 more like this suppressed)']);
+    // a new interval starts at the message that got through
+    at(20_999);
+    log.log('send', 'again');
+    assert.equal(lines.length, 2);
+    at(21_000);
+    log.log('send', 'again');
+    assert.deepEqual(lines.slice(2), ['again (1 more like this suppressed)']);
+  });
+
+  it('no suffix when nothing was suppressed', () => {
+    const { log, lines, at } = setup(100);
+    at(0);
+    log.log('k', 'one');
+    at(100);
+    log.log('k', 'two');
+    at(250);
+    log.log('k', 'three');
+    assert.deepEqual(lines, ['one', 'two', 'three']);
+  });
+
+  it('keys are limited independently', () => {
+    const { log, lines, at } = setup(1000);
+    at(0);
+    log.log('a', 'a1');
+    log.log('b', 'b1');
+    log.log('a', 'a2');
+    log.log('b', 'b2');
+    log.log('b', 'b3');
+    at(1000);
+    log.log('a', 'a4');
+    log.log('b', 'b4');
+    assert.deepEqual(lines, ['a1', 'b1', 'a4 (1 more like this suppressed)', 'b4 (2 more like this suppressed)']);
+  });
+});
+
+describe('createStderrLogger', () => {
+  it('prefixes lines and drops those below the level', () => {
+    const out: string[] = [];
+    const log = createStderrLogger('info', (line) => out.push(line));
+    log.debug('hidden');
+    log.info('capturing on eth0');
+    log.warn('queue full');
+    log.error('cannot open');
+    assert.deepEqual(out, ['flowprobe: capturing on eth0\n', 'flowprobe: warn: queue full\n', 'flowprobe: error: cannot open\n']);
+  });
+});
