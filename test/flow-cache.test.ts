@@ -184,37 +184,39 @@ describe('FlowCache: timeouts', () => {
     assert.equal(cache.flowCount, 1);
   });
 
-  it('active timeout exports a busy flow, and the next packet starts a new one', () => {
+  it('active timeout exports a busy flow, and the packet at the deadline starts a new one', () => {
     const { cache, sink } = setup();
     for (let t = 0; t <= 1000; t += 50) {
       account(cache, {}, 1000, ACK, t);
       cache.expireTimedOut(t);
       if (t < 1000) assert.equal(sink.records.length, 0, `nothing at ${t}`);
     }
+    // the packet at 1000 found the flow due: it was exported first (0..950, 20 packets)
     assert.deepEqual(
       sink.take().map((r) => [r.reason, r.packets, r.octets, r.first, r.last]),
-      [[ExpiryReason.active, 21, 21_000, 0, 1000]],
+      [[ExpiryReason.active, 20, 20_000, 0, 950]],
     );
     account(cache, {}, 1000, ACK, 1050);
     cache.expireAll();
     assert.deepEqual(
       sink.take().map((r) => [r.reason, r.packets, r.first, r.last]),
-      [[ExpiryReason.shutdown, 1, 1050, 1050]],
+      [[ExpiryReason.shutdown, 2, 1000, 1050]],
     );
   });
 
   it('active timeout boundary: 999 ms after the first packet no, 1000 ms yes', () => {
     const { cache, sink } = setup();
-    account(cache, {}, 1, 0, 5000);
-    account(cache, {}, 1, 0, 5990);
+    // busy (a packet every 50 ms, well inside the 100 ms inactive timeout)
+    for (let t = 5000; t <= 5950; t += 50) account(cache, {}, 1, 0, t);
     cache.expireTimedOut(5999);
     assert.equal(sink.records.length, 0);
+    // a packet at the deadline: the due flow is exported before it is counted
     account(cache, {}, 1, 0, 6000);
-    cache.expireTimedOut(6000);
     assert.deepEqual(
       sink.take().map((r) => [r.reason, r.packets]),
-      [[ExpiryReason.active, 3]],
+      [[ExpiryReason.active, 20]],
     );
+    assert.equal(cache.flowCount, 1, 'the packet at 6000 started a new flow');
   });
 
   it('FIN then an ACK within the TCP-end linger join one flow, exported as tcpFin after the linger', () => {

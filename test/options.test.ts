@@ -194,7 +194,6 @@ describe('parseCommandLine: BPF filter', () => {
 
   it(
     'positional words "tcp port 80" are the filter, joined with spaces',
-    { todo: 'bug: strict() rejects positional filter words: "Unknown arguments: tcp, port, 80"' },
     () => {
       assert.equal(parse('tcp', 'port', '80').filter, 'tcp port 80');
       assert.equal(parse('-r', 'x.pcap', 'tcp', 'port', '80').filter, 'tcp port 80');
@@ -203,7 +202,6 @@ describe('parseCommandLine: BPF filter', () => {
 
   it(
     'filter words after -i are not taken as more interfaces',
-    { todo: 'bug: -i/-n are yargs array options and swallow the following words: -i eth0 tcp port 80 gives 4 interfaces' },
     () => {
       const o = parse('-i', 'eth0', 'tcp', 'port', '80');
       assert.deepEqual(o.interfaces, [{ name: 'eth0', ifIndex: undefined }]);
@@ -213,7 +211,6 @@ describe('parseCommandLine: BPF filter', () => {
 
   it(
     'filter words after -n are not taken as more collectors',
-    { todo: 'bug: -n 127.0.0.1:2055 tcp port 80 fails with "--collector: expected HOST:PORT … got \\"tcp\\""' },
     () => {
       const o = parse('-n', '127.0.0.1:2055', 'tcp', 'port', '80');
       assert.deepEqual(o.collectors, [{ host: '127.0.0.1', port: 2055 }]);

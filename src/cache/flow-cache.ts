@@ -99,6 +99,11 @@ export class FlowCache {
   private readonly sink: ExpiredFlowSink;
 
   private size = 0;
+  /**
+   * Never later than the earliest timeout deadline of any cached flow, so the
+   * packet path can skip the expiry check with one comparison.
+   */
+  private nextDeadline = Number.POSITIVE_INFINITY;
 
   constructor(
     capacity: number,
@@ -162,6 +167,9 @@ export class FlowCache {
     tcpFlags: number,
     now: number,
   ): void {
+    // A flow whose timeout passed before this packet is exported first, so the
+    // packet starts a new record: timeouts hold exactly, in capture time too.
+    if (now >= this.nextDeadline) this.expireTimedOut(now);
     const ports = ((srcPort << 16) | dstPort) >>> 0;
     const protoTosIf = ((protocol << 24) | (tos << 16) | (ifIndex & 0xffff)) >>> 0;
     const hash = hashKey(srcAddr, dstAddr, ports, protoTosIf);
@@ -185,8 +193,12 @@ export class FlowCache {
     this.tcpFlags[id] = flags;
     if (protocol === TCP && (flags & (TCP_FIN | TCP_RST)) !== 0) {
       this.linkRecentFront(id, this.endedHead);
+      const lingerEnd = now + this.timeouts.tcpEndMs;
+      if (lingerEnd < this.nextDeadline) this.nextDeadline = lingerEnd;
     } else {
       this.linkRecentFront(id, this.liveHead);
+      // a new flow's deadlines are never earlier than those already cached
+      if (this.nextDeadline === Number.POSITIVE_INFINITY) this.updateNextDeadline();
     }
   }
 
@@ -194,20 +206,33 @@ export class FlowCache {
   expireTimedOut(now: number): void {
     const { inactiveMs, tcpEndMs, activeMs } = this.timeouts;
     let id = this.recentPrev[this.liveHead]!;
-    while (id !== this.liveHead && now - this.lastSeen[id]! >= inactiveMs) {
+    while (id !== this.liveHead && this.lastSeen[id]! + inactiveMs <= now) {
       this.expire(id, ExpiryReason.inactive);
       id = this.recentPrev[this.liveHead]!;
     }
     id = this.recentPrev[this.endedHead]!;
-    while (id !== this.endedHead && now - this.lastSeen[id]! >= tcpEndMs) {
+    while (id !== this.endedHead && this.lastSeen[id]! + tcpEndMs <= now) {
       this.expire(id, (this.tcpFlags[id]! & TCP_RST) !== 0 ? ExpiryReason.tcpRst : ExpiryReason.tcpFin);
       id = this.recentPrev[this.endedHead]!;
     }
     id = this.ageNext[this.ageHead]!;
-    while (id !== this.ageHead && now - this.firstSeen[id]! >= activeMs) {
+    while (id !== this.ageHead && this.firstSeen[id]! + activeMs <= now) {
       this.expire(id, ExpiryReason.active);
       id = this.ageNext[this.ageHead]!;
     }
+    this.updateNextDeadline();
+  }
+
+  /** The earliest deadline, from the three list ends (O(1)). */
+  private updateNextDeadline(): void {
+    let next = Number.POSITIVE_INFINITY;
+    const live = this.recentPrev[this.liveHead]!;
+    if (live !== this.liveHead) next = this.lastSeen[live]! + this.timeouts.inactiveMs;
+    const ended = this.recentPrev[this.endedHead]!;
+    if (ended !== this.endedHead) next = Math.min(next, this.lastSeen[ended]! + this.timeouts.tcpEndMs);
+    const oldest = this.ageNext[this.ageHead]!;
+    if (oldest !== this.ageHead) next = Math.min(next, this.firstSeen[oldest]! + this.timeouts.activeMs);
+    this.nextDeadline = next;
   }
 
   /** Export every flow (end of capture, shutdown), oldest first. */

@@ -13,8 +13,8 @@ import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
 import type { CaptureWorkerCommand, CaptureWorkerConfig, CaptureWorkerMessage } from './worker-protocol.js';
 
-/** Timeouts are also checked from the packet path, so a long dispatch never delays them. */
-const EXPIRY_CHECK_PACKETS = 1024;
+/** How often the packet path looks at the stop word (a long dispatch never returns otherwise). */
+const STOP_CHECK_PACKETS = 1024;
 /** Enough for link header, 8 VLAN tags, a 60-byte IP header and the TCP flags. */
 const MIN_FRAME_BUFFER = 256;
 const LIVE_READ_TIMEOUT_MS = 100;
@@ -109,9 +109,9 @@ function onPacket(): void {
     counters[DataPlaneCounter.skippedPacketsBase + result]! += 1;
     counters[DataPlaneCounter.skippedBytesBase + result]! += wirelen;
   }
-  if (++packetsSinceCheck === EXPIRY_CHECK_PACKETS) {
+  // Timeouts are checked by the cache itself on every packet (one comparison).
+  if (++packetsSinceCheck === STOP_CHECK_PACKETS) {
     packetsSinceCheck = 0;
-    cache.expireTimedOut(clock.now);
     if (Atomics.load(control, ControlWord.stop) !== 0 && !stopping) {
       stopping = true;
       session.close(); // dispatch returns -2 after this packet
