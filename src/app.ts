@@ -2,17 +2,18 @@
  * Wiring: options → capture workers → exporter (or the stdout printer), signals,
  * and the statistics summary. The only place the parts meet.
  */
-import { CaptureOpenError, CaptureWorker, type CaptureOutcome } from './capture/capture-worker.js';
+import { CaptureOpenError, CaptureWorker, type OpenedSource } from './capture/capture-worker.js';
 import { defaultDevice, systemIfIndex } from './capture/interfaces.js';
 import type { CaptureSourceSpec } from './capture/worker-protocol.js';
 import { EXPIRY_REASONS, FlowCacheStat } from './cache/flow-cache.js';
 import type { ProbeOptions } from './config/options.js';
 import {
-
   DataPlaneCounter,
   PORTS_UNAVAILABLE_REASONS,
+  SourceCounter,
   createControlWords,
   createDataPlaneCounters,
+  sourceCounterBase,
 } from './counters/data-plane.js';
 import { SKIP_REASONS } from './decode/decode.js';
 import { Collector } from './export/collector.js';
@@ -31,12 +32,6 @@ export class ProbeError extends Error {
     super(message);
     this.name = 'ProbeError';
   }
-}
-
-interface SourceRun {
-  label: string;
-  worker: CaptureWorker;
-  counters: Float64Array;
 }
 
 /** BPF that keeps our own datagrams out of a live capture. */
@@ -103,56 +98,49 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
   };
 
   const exclusion = live ? exportExclusionFilter(collectors) : '';
-  const filter = combineFilters(options.filter, exclusion);
-  const bootMs = live ? Date.now() : null;
-  const runs: SourceRun[] = [];
+  const sources = sourcesFrom(options);
+  const labels = sources.map((s) => (s.kind === 'live' ? s.device : s.path === '-' ? 'stdin' : s.path));
+  const counters = createDataPlaneCounters(sources.length);
   const warnings = new Set<string>();
-  for (const source of sourcesFrom(options)) {
-    const counters = createDataPlaneCounters();
-    const label = source.kind === 'live' ? source.device : source.path === '-' ? 'stdin' : source.path;
-    let worker: CaptureWorker | undefined = undefined;
-    const done: RecordsDone = (records) => worker?.acknowledge(records);
-    worker = new CaptureWorker(
-      {
-        source,
-        filter,
-        maxFlows: options.maxFlows,
-        timeouts: {
-          activeMs: options.activeTimeout * 1000,
-          inactiveMs: options.inactiveTimeout * 1000,
-          tcpEndMs: options.tcpEndTimeout * 1000,
-        },
-        bootMs,
-        counters,
-        control: createControlWords(),
-        maxPendingRecords: Math.max(1, options.exportQueue - 64) * V5_MAX_RECORDS,
-        tickMs: options.tickMs,
+  let worker: CaptureWorker | undefined = undefined;
+  const done: RecordsDone = (records) => worker?.acknowledge(records);
+  worker = new CaptureWorker(
+    {
+      sources,
+      filter: combineFilters(options.filter, exclusion),
+      maxFlows: options.maxFlows,
+      timeouts: {
+        activeMs: options.activeTimeout * 1000,
+        inactiveMs: options.inactiveTimeout * 1000,
+        tcpEndMs: options.tcpEndTimeout * 1000,
       },
-      {
-        onRecords: (batch) => (collectors.length > 0 ? exporter.enqueue(batch, done) : printBatch(batch, done)),
-        onWarning: (message) => {
-          if (warnings.has(message)) return;
-          warnings.add(message);
-          // libpcap's "no IPv4 address assigned" is normal on a SPAN port
-          log.debug(`${label}: ${message}`);
-        },
+      bootMs: live ? Date.now() : null,
+      counters,
+      control: createControlWords(),
+      maxPendingRecords: Math.max(1, options.exportQueue - 64) * V5_MAX_RECORDS,
+      tickMs: options.tickMs,
+    },
+    {
+      onRecords: (batch) => (collectors.length > 0 ? exporter.enqueue(batch, done) : printBatch(batch, done)),
+      onWarning: (message) => {
+        if (warnings.has(message)) return;
+        warnings.add(message);
+        // libpcap's "no IPv4 address assigned" is normal on a SPAN port
+        log.debug(message);
       },
-    );
-    runs.push({ label, worker, counters });
-  }
+    },
+  );
+  const capture = worker;
 
-  const opened = await Promise.allSettled(runs.map((r) => r.worker.opened));
-  const failure = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-  if (failure !== undefined) {
-    for (const run of runs) run.worker.stop();
-    await Promise.allSettled(runs.map((r) => r.worker.finished));
+  let opened: OpenedSource[];
+  try {
+    opened = await capture.opened;
+  } catch (error) {
+    await capture.finished.catch(() => undefined);
     await Promise.all(collectors.map((c) => c.close()));
-    const error = failure.reason as Error;
-    throw new ProbeError(error instanceof CaptureOpenError ? error.code : 'E_CAPTURE', error.message);
+    throw new ProbeError(error instanceof CaptureOpenError ? error.code : 'E_CAPTURE', (error as Error).message);
   }
-  opened.forEach((o, i) => {
-    if (o.status === 'fulfilled') log.info(`${live ? 'capturing on' : 'reading'} ${runs[i]!.label} (${o.value.linkTypeName})`);
-  });
+  opened.forEach((o, i) => log.info(`${live ? 'capturing on' : 'reading'} ${labels[i]} (${o.linkTypeName})`));
   if (options.filter !== '') log.info(`filter: ${options.filter}`);
   if (exclusion !== '') log.info(`excluding our own export traffic from the capture: not (${exclusion})`);
   log.info(
@@ -166,7 +154,7 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
     signalled++;
     if (signalled === 1) {
       log.info(`${signal}: flushing flows and stopping`);
-      for (const run of runs) run.worker.stop();
+      capture.stop();
     } else {
       log.warn(`${signal} again: exiting without waiting for the flush`);
       process.exit(1);
@@ -175,47 +163,53 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const outcomes: CaptureOutcome[] = [];
   let exitCode = 0;
-  for (const run of runs) {
-    try {
-      const outcome = await run.worker.finished;
-      outcomes.push(outcome);
-      if (outcome.outcome === 'read_error') {
-        log.error(outcome.message ?? `${run.label}: read error`);
-        exitCode = 1;
-      }
-      // One source failing ends the run: the others are flushed too.
-      if (outcome.outcome === 'read_error') for (const other of runs) other.worker.stop();
-    } catch (error) {
-      log.error(`${run.label}: ${(error as Error).message}`);
+  try {
+    const outcome = await capture.finished;
+    if (outcome.outcome === 'read_error') {
+      log.error(outcome.message ?? 'capture read error');
       exitCode = 1;
     }
+  } catch (error) {
+    log.error(`capture worker: ${(error as Error).message}`);
+    exitCode = 1;
   }
   await exporter.drain();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   await Promise.all(collectors.map((c) => c.close()));
-  log.info(summary(runs, exporter, collectors));
+  log.info(summary(labels, counters, live, exporter, collectors));
   return exitCode;
 }
 
-function sumCounter(runs: readonly SourceRun[], index: number): number {
-  let total = 0;
-  for (const run of runs) total += run.counters[index]!;
-  return total;
-}
-
 /** The end-of-run statistics, in the spirit of softflowd's `statistics`. */
-function summary(runs: readonly SourceRun[], exporter: V5Exporter, collectors: readonly Collector[]): string {
+function summary(
+  labels: readonly string[],
+  counters: Float64Array,
+  live: boolean,
+  exporter: V5Exporter,
+  collectors: readonly Collector[],
+): string {
   const lines: string[] = ['statistics:'];
-  const c = (index: number): number => sumCounter(runs, index);
-  lines.push(`  packets captured: ${c(DataPlaneCounter.capturePackets)} (${c(DataPlaneCounter.captureBytes)} bytes on the wire)`);
-  if (runs.some((r) => r.worker.config.source.kind === 'live')) {
-    lines.push(
-      `  libpcap: received ${c(DataPlaneCounter.pcapReceived)}, dropped ${c(DataPlaneCounter.pcapDropped)}, dropped by interface ${c(DataPlaneCounter.pcapInterfaceDropped)}`,
-    );
-  }
+  const c = (index: number): number => counters[index]!;
+  let packets = 0;
+  let bytes = 0;
+  labels.forEach((_, i) => {
+    packets += c(sourceCounterBase(i) + SourceCounter.packets);
+    bytes += c(sourceCounterBase(i) + SourceCounter.bytes);
+  });
+  lines.push(`  packets captured: ${packets} (${bytes} bytes on the wire)`);
+  labels.forEach((label, i) => {
+    const base = sourceCounterBase(i);
+    if (labels.length > 1) {
+      lines.push(`  ${label}: ${c(base + SourceCounter.packets)} packets (${c(base + SourceCounter.bytes)} bytes)`);
+    }
+    if (live) {
+      lines.push(
+        `  ${label} libpcap: received ${c(base + SourceCounter.pcapReceived)}, dropped ${c(base + SourceCounter.pcapDropped)}, dropped by interface ${c(base + SourceCounter.pcapInterfaceDropped)}`,
+      );
+    }
+  });
   let skippedPackets = 0;
   const skipped: string[] = [];
   SKIP_REASONS.forEach((reason, r) => {

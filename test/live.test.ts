@@ -59,6 +59,42 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
     }
   });
 
+  test('several interfaces in one process, "any" among them: each packet is counted per input ifIndex', async () => {
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    try {
+      const probe = startProbe(['-i', 'any', '-i', net.ifB, '-n', `127.0.0.1:${nfcapd.port}`], {
+        prefix: net.exec(net.nsB),
+      });
+      await waitFor(() => (probe.stderrSoFar().match(/capturing on/g) ?? []).length === 2, 10_000, 'both captures to open');
+      const sender = `
+        const s = require('node:dgram').createSocket('udp4');
+        s.bind(40001, '${net.addrA}', async () => {
+          const payload = Buffer.alloc(22, 1);
+          for (let i = 0; i < 50; i++) await new Promise((r) => s.send(payload, 5001, '${net.addrB}', r));
+          s.close();
+        });`;
+      const sent = await run('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', sender]);
+      assert.equal(sent.code, 0, sent.stderr);
+      await new Promise((r) => setTimeout(r, 500));
+      probe.child.kill('SIGINT');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      const ifIndex = Number((await run('ip', ['netns', 'exec', net.nsB, 'cat', `/sys/class/net/${net.ifB}/ifindex`])).stdout);
+      const rows = (await nfcapd.records()).filter((r) => r.key === `${net.addrA} ${net.addrB} 17 40001 5001`);
+      const byInput = new Map<number, number>();
+      for (const r of rows) {
+        assert.equal(r.octets, r.packets * 50);
+        byInput.set(r.input, (byInput.get(r.input) ?? 0) + r.packets);
+      }
+      // "any" (SLL, no index in the header) reports ifIndex 0; the veth its own
+      assert.deepEqual([...byInput].sort(), [[0, 50], [ifIndex, 50]]);
+    } finally {
+      await nfcapd.stop().catch(() => undefined);
+      nfcapd.remove();
+    }
+  });
+
   test('SIGTERM during a saturated capture flushes and exits within a second', async () => {
     const capture = join(work, 'flood.pcap');
     writeSyntheticCapture({ path: capture, packets: 400_000, flows: 20_000, seed: 7 });

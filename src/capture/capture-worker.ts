@@ -19,11 +19,12 @@ export interface CaptureWorkerEvents {
 }
 
 export type CaptureOutcome = Extract<CaptureWorkerMessage, { type: 'finished' }>;
+export type OpenedSource = Extract<CaptureWorkerMessage, { type: 'opened' }>['sources'][number];
 
-/** The main thread's handle on one capture worker. */
+/** The main thread's handle on the capture worker (the data plane of every source). */
 export class CaptureWorker {
   private readonly worker: Worker;
-  readonly opened: Promise<{ linkType: number; linkTypeName: string }>;
+  readonly opened: Promise<OpenedSource[]>;
   readonly finished: Promise<CaptureOutcome>;
 
   constructor(
@@ -31,7 +32,7 @@ export class CaptureWorker {
     events: CaptureWorkerEvents,
   ) {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config });
-    let resolveOpened!: (v: { linkType: number; linkTypeName: string }) => void;
+    let resolveOpened!: (v: OpenedSource[]) => void;
     let rejectOpened!: (e: Error) => void;
     this.opened = new Promise((resolve, reject) => {
       resolveOpened = resolve;
@@ -49,7 +50,7 @@ export class CaptureWorker {
     this.worker.on('message', (message: CaptureWorkerMessage) => {
       switch (message.type) {
         case 'opened':
-          resolveOpened({ linkType: message.linkType, linkTypeName: message.linkTypeName });
+          resolveOpened(message.sources);
           break;
         case 'failed':
           rejectOpened(new CaptureOpenError(message.code, message.message));

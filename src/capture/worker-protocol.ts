@@ -15,25 +15,30 @@ export type CaptureSourceSpec =
   | { kind: 'file'; path: string; ifIndex: number };
 
 export interface CaptureWorkerConfig {
-  source: CaptureSourceSpec;
+  /**
+   * Every source runs in this one worker: the `pcap` addon is not context-aware,
+   * so only one thread per process can load it. Several live interfaces share the
+   * flow cache (the key holds the ifIndex); a file is always the only source.
+   */
+  sources: CaptureSourceSpec[];
   /** BPF filter, already combined with the exclusion of our own export traffic */
   filter: string;
   maxFlows: number;
   timeouts: FlowTimeouts;
   /** unix ms of sys_uptime 0; null: the first packet's time (file mode) */
   bootMs: number | null;
-  /** shared counters (DataPlaneCounter layout) */
+  /** shared counters (DataPlaneCounter layout, then one SourceCounter block per source) */
   counters: Float64Array;
   /** shared control words (ControlWord layout) */
   control: Int32Array;
-  /** file mode: reading pauses while more records than this wait to be sent */
+  /** reading a file pauses while more records than this wait to be sent */
   maxPendingRecords: number;
   /** live mode: how often timeouts are checked and batches flushed when idle */
   tickMs: number;
 }
 
 export type CaptureWorkerMessage =
-  | { type: 'opened'; linkType: number; linkTypeName: string }
+  | { type: 'opened'; sources: { linkType: number; linkTypeName: string }[] }
   | { type: 'failed'; code: string; message: string }
   | { type: 'warning'; message: string }
   | { type: 'records'; batch: RecordBatch }

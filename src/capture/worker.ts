@@ -1,17 +1,21 @@
 /**
- * The data plane of one capture source, in a worker thread: capture → decode →
- * flow cache → v5 records. libpcap's dispatch blocks its thread until a file ends
- * or the live buffer drains, so it must not run on the thread that sends, logs
- * and answers signals.
+ * The data plane, in a worker thread: capture → decode → flow cache → v5 records.
+ * libpcap's dispatch blocks its thread until a file ends or the live buffer
+ * drains, so it must not run on the thread that sends, logs and answers signals.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FlowCache } from '../cache/flow-cache.js';
-import { ControlWord, DataPlaneCounter } from '../counters/data-plane.js';
+import { ControlWord, DataPlaneCounter, SourceCounter, sourceCounterBase } from '../counters/data-plane.js';
 import { DecodeResult, DecodedPacket, decodeFrame } from '../decode/decode.js';
 import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/record-batch.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
-import type { CaptureWorkerCommand, CaptureWorkerConfig, CaptureWorkerMessage } from './worker-protocol.js';
+import type {
+  CaptureSourceSpec,
+  CaptureWorkerCommand,
+  CaptureWorkerConfig,
+  CaptureWorkerMessage,
+} from './worker-protocol.js';
 
 /** How often the packet path looks at the stop word (a long dispatch never returns otherwise). */
 const STOP_CHECK_PACKETS = 1024;
@@ -29,8 +33,8 @@ const LIVE_POLL_MS = 2;
 const port = parentPort;
 if (port === null) throw new Error('worker.ts must run in a worker thread');
 const config = workerData as CaptureWorkerConfig;
-const { counters, control, source } = config;
-const live = source.kind === 'live';
+const { counters, control } = config;
+const live = config.sources.every((s) => s.kind === 'live');
 
 function send(message: CaptureWorkerMessage, transfer?: ArrayBuffer[]): void {
   port!.postMessage(message, transfer);
@@ -39,7 +43,7 @@ function send(message: CaptureWorkerMessage, transfer?: ArrayBuffer[]): void {
 const clock: DataPlaneClock = { now: 0, boot: config.bootMs ?? Number.NaN };
 const postBatch = (batch: RecordBatch): void => {
   if (!live) {
-    // File mode never drops: wait while the exporter is behind.
+    // A file never drops: wait while the exporter is behind.
     for (;;) {
       const pending = Atomics.load(control, ControlWord.pendingRecords);
       if (pending <= config.maxPendingRecords || Atomics.load(control, ControlWord.stop) !== 0) break;
@@ -58,23 +62,47 @@ const cache = new FlowCache(
   counters.subarray(DataPlaneCounter.flowCacheBase),
 );
 
-const session: PcapNativeSession = new (pcapBinding().PcapSession)();
-const frameBuffer = Buffer.alloc(Math.max(MIN_FRAME_BUFFER, source.kind === 'live' ? source.snapLength : 0));
+interface Source {
+  spec: CaptureSourceSpec;
+  name: string;
+  session: PcapNativeSession;
+  linkType: number;
+  counterBase: number;
+  /** released: libpcap closed it (dispatch returned -2) */
+  handle: 'unopened' | 'open' | 'released';
+}
+
+const sources: Source[] = config.sources.map((spec, i) => ({
+  spec,
+  name: spec.kind === 'live' ? spec.device : spec.path,
+  session: new (pcapBinding().PcapSession)(),
+  linkType: 0,
+  counterBase: sourceCounterBase(i),
+  handle: 'unopened',
+}));
+
+const snapLength = Math.max(0, ...config.sources.map((s) => (s.kind === 'live' ? s.snapLength : 0)));
+const frameBuffer = Buffer.alloc(Math.max(MIN_FRAME_BUFFER, snapLength));
 const frameBufferLength = frameBuffer.length;
 const headerBuffer = Buffer.alloc(16);
 // ts_sec, ts_usec, caplen, len in host order, as the binding copies them.
 const header = new Uint32Array(headerBuffer.buffer, headerBuffer.byteOffset, 4);
 const packet = new DecodedPacket();
-let linkType = 0;
 let packetsSinceCheck = 0;
 let stopping = false;
+
+// The source being dispatched: dispatch is synchronous, so one set of variables
+// serves every session and the packet callback needs no closure per source.
+let currentLinkType = 0;
+let currentIfIndex = 0;
+let currentBase = 0;
 
 function onPacket(): void {
   const caplen = header[2]!;
   const wirelen = header[3]!;
   const time = header[0]! * 1000 + header[1]! / 1000;
-  counters[DataPlaneCounter.capturePackets]! += 1;
-  counters[DataPlaneCounter.captureBytes]! += wirelen;
+  counters[currentBase + SourceCounter.packets]! += 1;
+  counters[currentBase + SourceCounter.bytes]! += wirelen;
   if (time >= clock.now) {
     clock.now = time;
     if (clock.boot !== clock.boot) clock.boot = time; // NaN: first packet of a file
@@ -86,13 +114,14 @@ function onPacket(): void {
     frameBuffer,
     caplen < frameBufferLength ? caplen : frameBufferLength,
     wirelen,
-    linkType,
+    currentLinkType,
     packet,
   );
   if (result === DecodeResult.ok) {
     if (packet.portsUnavailable !== 0) {
       counters[DataPlaneCounter.portsUnavailableBase + packet.portsUnavailable - 1]! += 1;
     }
+    // Timeouts are checked by the cache itself on every packet (one comparison).
     cache.account(
       packet.srcAddr,
       packet.dstAddr,
@@ -100,7 +129,7 @@ function onPacket(): void {
       packet.dstPort,
       packet.protocol,
       packet.tos,
-      packet.linkIfIndex !== 0 ? packet.linkIfIndex : source.ifIndex,
+      packet.linkIfIndex !== 0 ? packet.linkIfIndex : currentIfIndex,
       packet.ipLength,
       packet.tcpFlags,
       clock.now,
@@ -109,75 +138,87 @@ function onPacket(): void {
     counters[DataPlaneCounter.skippedPacketsBase + result]! += 1;
     counters[DataPlaneCounter.skippedBytesBase + result]! += wirelen;
   }
-  // Timeouts are checked by the cache itself on every packet (one comparison).
   if (++packetsSinceCheck === STOP_CHECK_PACKETS) {
     packetsSinceCheck = 0;
-    if (Atomics.load(control, ControlWord.stop) !== 0 && !stopping) {
-      stopping = true;
-      session.close(); // dispatch returns -2 after this packet
-    }
+    if (!stopping && Atomics.load(control, ControlWord.stop) !== 0) breakAll();
   }
 }
 
-function open(): boolean {
+function dispatch(source: Source): number {
+  currentLinkType = source.linkType;
+  currentIfIndex = source.spec.ifIndex;
+  currentBase = source.counterBase;
+  const result = source.session.dispatch(frameBuffer, headerBuffer);
+  if (result === -2) source.handle = 'released';
+  return result;
+}
+
+/** Ask every session to stop: a dispatch in progress returns after the current packet. */
+function breakAll(): void {
+  stopping = true;
+  refreshPcapStats();
+  for (const source of sources) if (source.handle === 'open') source.session.close();
+}
+
+function openSource(source: Source): string | undefined {
+  const { spec } = source;
   const warn = (message: string): void => {
-    // "no IPv4 address assigned" is normal on a SPAN port: say it once, quietly.
-    send({ type: 'warning', message });
+    // "no IPv4 address assigned" is normal on a SPAN port: the main thread says it once, quietly.
+    send({ type: 'warning', message: `${source.name}: ${message}` });
   };
   let linkTypeName: string;
   try {
     linkTypeName =
-      source.kind === 'live'
-        ? session.open_live(
-            source.device,
+      spec.kind === 'live'
+        ? source.session.open_live(
+            spec.device,
             config.filter,
-            source.bufferSize,
-            source.snapLength,
+            spec.bufferSize,
+            spec.snapLength,
             '',
             onPacket,
             false,
             LIVE_READ_TIMEOUT_MS,
             warn,
-            source.promiscuous,
+            spec.promiscuous,
           )
-        : session.open_offline(source.path, config.filter, 0, 0, '', onPacket, false, 0, warn, false);
+        : source.session.open_offline(spec.path, config.filter, 0, 0, '', onPacket, false, 0, warn, false);
   } catch (error) {
-    const name = source.kind === 'live' ? source.device : source.path;
     const reason = (error as Error).message;
     // libpcap names the file in its own message; not always the device
-    send({ type: 'failed', code: 'E_CAPTURE_OPEN', message: reason.startsWith(name) ? reason : `${name}: ${reason}` });
-    return false;
+    return reason.startsWith(source.name) ? reason : `${source.name}: ${reason}`;
   }
+  source.handle = 'open';
   const raw = linkTypeFromBinding(linkTypeName);
   const supported = supportedLinkType(raw);
   if (supported === undefined) {
-    const name = source.kind === 'live' ? source.device : source.path;
-    send({
-      type: 'failed',
-      code: 'E_LINK_TYPE',
-      message: `${name}: unsupported ${describeLinkType(raw)}; flowprobe reads Ethernet, Linux cooked (SLL, SLL2) and raw IPv4`,
-    });
-    closeSession();
-    return false;
+    return `${source.name}: unsupported ${describeLinkType(raw)}; flowprobe reads Ethernet, Linux cooked (SLL, SLL2) and raw IPv4`;
   }
-  linkType = supported;
-  send({ type: 'opened', linkType: raw, linkTypeName: describeLinkType(raw) });
-  return true;
+  source.linkType = supported;
+  return undefined;
 }
 
-function closeSession(): void {
-  session.close();
-  session.dispatch(frameBuffer, headerBuffer); // returns -2 and releases the handle
+function releaseAll(): void {
+  for (const source of sources) {
+    if (source.handle !== 'open') continue;
+    source.session.close();
+    // -2 releases the handle. A live ring that is empty returns 0 instead (libpcap
+    // checks the break only while packets are pending): that handle stays until exit.
+    dispatch(source);
+  }
 }
 
 function refreshPcapStats(): void {
-  try {
-    const stats = session.stats();
-    counters[DataPlaneCounter.pcapReceived] = stats.ps_recv;
-    counters[DataPlaneCounter.pcapDropped] = stats.ps_drop;
-    counters[DataPlaneCounter.pcapInterfaceDropped] = stats.ps_ifdrop;
-  } catch {
-    // closed already: the last figures stay
+  for (const source of sources) {
+    if (source.spec.kind !== 'live' || source.handle !== 'open') continue;
+    try {
+      const stats = source.session.stats();
+      counters[source.counterBase + SourceCounter.pcapReceived] = stats.ps_recv;
+      counters[source.counterBase + SourceCounter.pcapDropped] = stats.ps_drop;
+      counters[source.counterBase + SourceCounter.pcapInterfaceDropped] = stats.ps_ifdrop;
+    } catch {
+      // closed already: the last figures stay
+    }
   }
 }
 
@@ -187,33 +228,40 @@ function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: str
   finished = true;
   if (tickTimer !== undefined) clearInterval(tickTimer);
   if (pollTimer !== undefined) clearInterval(pollTimer);
-  // At -2 (stopped) the binding has released the handle itself.
-  if (outcome !== 'stopped') closeSession();
+  refreshPcapStats();
+  releaseAll();
   cache.expireAll();
   batcher.flush();
   send(message === undefined ? { type: 'finished', outcome } : { type: 'finished', outcome, message });
   port!.close();
 }
 
-/** Read until the file ends or the live buffer is empty; returns true when the source is done. */
-function readAvailable(): boolean {
-  if (finished) return true;
-  const result = session.dispatch(frameBuffer, headerBuffer);
-  if (result === 0) {
-    if (live) return false;
-    finish('end_of_file');
-  } else if (result === -2) {
-    finish('stopped');
-  } else if (result < 0) {
-    const name = source.kind === 'live' ? source.device : source.path;
-    finish(
-      'read_error',
-      live
-        ? `${name}: capture failed (interface down or gone?)`
-        : `${name}: read error after ${counters[DataPlaneCounter.capturePackets]} packets (truncated or corrupt capture file)`,
-    );
+function readError(source: Source): string {
+  return source.spec.kind === 'live'
+    ? `${source.name}: capture failed (interface down or gone?)`
+    : `${source.name}: read error after ${counters[source.counterBase + SourceCounter.packets]} packets (truncated or corrupt capture file)`;
+}
+
+/** Live: read what every interface has buffered. */
+function pollLive(): void {
+  if (finished) return;
+  for (const source of sources) {
+    if (source.handle !== 'open') continue;
+    const result = dispatch(source);
+    if (result < 0 && result !== -2) {
+      finish('read_error', readError(source));
+      return;
+    }
   }
-  return true;
+  if (stopping) finish('stopped');
+}
+
+/** A file: one dispatch reads it all (the packet path watches the stop word). */
+function readFile(source: Source): void {
+  const result = dispatch(source);
+  if (result === -2 || (stopping && result >= 0)) finish('stopped');
+  else if (result >= 0) finish('end_of_file');
+  else finish('read_error', readError(source));
 }
 
 function tick(): void {
@@ -221,36 +269,44 @@ function tick(): void {
   refreshPcapStats();
   cache.expireTimedOut(clock.now);
   batcher.flush();
-  if (Atomics.load(control, ControlWord.stop) !== 0) stop();
-}
-
-function stop(): void {
-  if (finished || stopping) return;
-  stopping = true;
-  refreshPcapStats();
-  session.close();
-  readAvailable(); // dispatch sees the break, returns -2, finishes
+  if (!stopping && Atomics.load(control, ControlWord.stop) !== 0) {
+    breakAll();
+    pollLive();
+  }
 }
 
 let tickTimer: NodeJS.Timeout | undefined;
 let pollTimer: NodeJS.Timeout | undefined;
 port.on('message', (command: CaptureWorkerCommand) => {
-  if (command.type === 'stop') {
-    if (live) stop();
-    // a file worker is inside dispatch and sees the stop word from the packet path
+  // a file is read inside one dispatch and sees the stop word from the packet path
+  if (command.type === 'stop' && live && !stopping) {
+    breakAll();
+    pollLive();
   }
 });
 
-if (open()) {
+function start(): void {
+  for (const source of sources) {
+    const failure = openSource(source);
+    if (failure !== undefined) {
+      send({ type: 'failed', code: 'E_CAPTURE_OPEN', message: failure });
+      releaseAll();
+      port!.close();
+      return;
+    }
+  }
+  send({
+    type: 'opened',
+    sources: sources.map((s) => ({ linkType: s.linkType, linkTypeName: describeLinkType(s.linkType) })),
+  });
   if (live) {
     clock.now = Date.now();
     tickTimer = setInterval(tick, config.tickMs);
-    pollTimer = setInterval(readAvailable, LIVE_POLL_MS);
-    readAvailable();
+    pollTimer = setInterval(pollLive, LIVE_POLL_MS);
+    pollLive();
   } else {
-    // One call reads the whole file; the packet path checks timeouts and the stop word.
-    while (!readAvailable());
+    readFile(sources[0]!);
   }
-} else {
-  port.close();
 }
+
+start();

@@ -2,22 +2,17 @@ import { FLOW_CACHE_STATS_LENGTH } from '../cache/flow-cache.js';
 import { SKIP_REASONS } from '../decode/decode.js';
 
 /**
- * Where each data-plane counter sits in the Float64Array a capture worker
+ * Where each data-plane counter sits in the Float64Array the capture worker
  * shares with the main thread. Only the worker writes; the main thread (summary,
  * metrics, status) reads without messages. Float64 keeps counts exact past 2^32.
+ *
+ * Layout: the global block below, then one SourceCounter block per capture source.
  */
 export const DataPlaneCounter = {
-  capturePackets: 0,
-  /** wire length of every frame read */
-  captureBytes: 1,
-  /** libpcap's pcap_stats, refreshed by the worker (live only) */
-  pcapReceived: 2,
-  pcapDropped: 3,
-  pcapInterfaceDropped: 4,
-  /** packets whose timestamp went back in time (clamped) */
-  clockBackwards: 5,
+  /** packets whose timestamp went back in time (counted at the current time) */
+  clockBackwards: 0,
   /** records handed to the main thread for export */
-  recordsPosted: 6,
+  recordsPosted: 1,
   /** packets counted with ports 0: [0] fragment, [1] snaplen, [2] short transport header */
   portsUnavailableBase: 8,
   skippedPacketsBase: 16,
@@ -25,7 +20,23 @@ export const DataPlaneCounter = {
   flowCacheBase: 48,
 } as const;
 
-export const DATA_PLANE_COUNTERS_LENGTH = DataPlaneCounter.flowCacheBase + FLOW_CACHE_STATS_LENGTH;
+const GLOBAL_LENGTH = DataPlaneCounter.flowCacheBase + FLOW_CACHE_STATS_LENGTH;
+
+/** Per capture source (interface or file), at sourceCounterBase(i) + field. */
+export const SourceCounter = {
+  packets: 0,
+  /** wire length of every frame read */
+  bytes: 1,
+  /** libpcap's pcap_stats, refreshed by the worker (live only) */
+  pcapReceived: 2,
+  pcapDropped: 3,
+  pcapInterfaceDropped: 4,
+} as const;
+const SOURCE_LENGTH = 8;
+
+export function sourceCounterBase(source: number): number {
+  return GLOBAL_LENGTH + source * SOURCE_LENGTH;
+}
 
 if (SKIP_REASONS.length > DataPlaneCounter.skippedBytesBase - DataPlaneCounter.skippedPacketsBase) {
   throw new Error('counter layout: too many skip reasons');
@@ -33,20 +44,18 @@ if (SKIP_REASONS.length > DataPlaneCounter.skippedBytesBase - DataPlaneCounter.s
 
 export const PORTS_UNAVAILABLE_REASONS = ['fragment', 'snaplen', 'short_transport_header'] as const;
 
-export function createDataPlaneCounters(): Float64Array {
-  return new Float64Array(new SharedArrayBuffer(DATA_PLANE_COUNTERS_LENGTH * 8));
+export function createDataPlaneCounters(sources: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(sourceCounterBase(sources) * 8));
 }
 
-/**
- * Control words shared between the main thread and a worker (Int32Array, Atomics).
- */
+/** Control words shared between the main thread and the worker (Int32Array, Atomics). */
 export const ControlWord = {
   /** main sets 1: stop capturing, flush, finish */
   stop: 0,
   /** records posted by the worker and not yet sent by the main thread */
   pendingRecords: 1,
 } as const;
-export const CONTROL_WORDS = 2;
+const CONTROL_WORDS = 2;
 
 export function createControlWords(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));

@@ -48,10 +48,10 @@ export class Nfcapd {
   }
 
   /** Every flow record nfdump reads back, as [key, packets, octets] rows. */
-  async records(): Promise<{ key: FlowKey; packets: number; octets: number; tcpFlags: string }[]> {
-    const result = await run('nfdump', ['-R', this.dir, '-q', '-N', '-o', 'fmt:%sa %da %pr %sp %dp %pkt %byt %flg']);
+  async records(): Promise<{ key: FlowKey; packets: number; octets: number; tcpFlags: string; input: number }[]> {
+    const result = await run('nfdump', ['-R', this.dir, '-q', '-N', '-o', 'fmt:%sa %da %pr %sp %dp %pkt %byt %flg %in']);
     if (result.code !== 0) throw new Error(`nfdump failed: ${result.stderr}`);
-    const rows: { key: FlowKey; packets: number; octets: number; tcpFlags: string }[] = [];
+    const rows: { key: FlowKey; packets: number; octets: number; tcpFlags: string; input: number }[] = [];
     for (const line of result.stdout.split('\n')) {
       const f = line.trim().split(/\s+/);
       if (f.length < 7) continue;
@@ -62,7 +62,13 @@ export class Nfcapd {
         const [type, code] = dport.split('.').map(Number);
         dport = String(type! * 256 + code!);
       }
-      rows.push({ key: `${f[0]} ${f[1]} ${proto} ${f[3]} ${dport}`, packets: Number(f[5]), octets: Number(f[6]), tcpFlags: f[7] ?? '' });
+      rows.push({
+        key: `${f[0]} ${f[1]} ${proto} ${f[3]} ${dport}`,
+        packets: Number(f[5]),
+        octets: Number(f[6]),
+        tcpFlags: f[7] ?? '',
+        input: Number(f[8] ?? 0),
+      });
     }
     return rows;
   }
