@@ -3,7 +3,7 @@
  * and the statistics summary. The only place the parts meet.
  */
 import { CaptureOpenError, CaptureWorker, type OpenedSource } from './capture/capture-worker.js';
-import { defaultDevice, systemIfIndex } from './capture/interfaces.js';
+import { systemIfIndex } from './capture/interfaces.js';
 import type { CaptureSourceSpec } from './capture/worker-protocol.js';
 import { EXPIRY_REASONS, FlowCacheStat } from './cache/flow-cache.js';
 import type { ProbeOptions } from './config/options.js';
@@ -48,11 +48,13 @@ function sourcesFrom(options: ProbeOptions): CaptureSourceSpec[] {
   if (options.read !== undefined) {
     return [{ kind: 'file', path: options.read === '-' ? '-' : options.read, ifIndex: 0 }];
   }
-  const interfaces = options.interfaces.length > 0 ? options.interfaces : [{ name: defaultDevice(), ifIndex: undefined }];
+  // An empty name is libpcap's default device, resolved in the worker: the pcap
+  // addon may be loaded by one thread only, and that is the worker.
+  const interfaces = options.interfaces.length > 0 ? options.interfaces : [{ name: '', ifIndex: undefined }];
   return interfaces.map((spec) => ({
     kind: 'live',
     device: spec.name,
-    ifIndex: spec.ifIndex ?? systemIfIndex(spec.name),
+    ifIndex: spec.ifIndex ?? (spec.name === '' ? 0 : systemIfIndex(spec.name)),
     // libpcap refuses promiscuous mode on "any" (pcap_activate warns, the binding throws)
     promiscuous: options.promiscuous && spec.name !== 'any',
     snapLength: options.snaplen,
@@ -99,7 +101,6 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
 
   const exclusion = live ? exportExclusionFilter(collectors) : '';
   const sources = sourcesFrom(options);
-  const labels = sources.map((s) => (s.kind === 'live' ? s.device : s.path === '-' ? 'stdin' : s.path));
   const counters = createDataPlaneCounters(sources.length);
   const warnings = new Set<string>();
   let worker: CaptureWorker | undefined = undefined;
@@ -140,6 +141,7 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
     await Promise.all(collectors.map((c) => c.close()));
     throw new ProbeError(error instanceof CaptureOpenError ? error.code : 'E_CAPTURE', (error as Error).message);
   }
+  const labels = opened.map((o) => (o.name === '-' ? 'stdin' : o.name));
   opened.forEach((o, i) => log.info(`${live ? 'capturing on' : 'reading'} ${labels[i]} (${o.linkTypeName})`));
   if (options.filter !== '') log.info(`filter: ${options.filter}`);
   if (exclusion !== '') log.info(`excluding our own export traffic from the capture: not (${exclusion})`);

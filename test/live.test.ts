@@ -59,6 +59,15 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
     }
   });
 
+  test('with no -i it captures on libpcap\'s default device', async () => {
+    const probe = startProbe([], { prefix: net.exec(net.nsB) });
+    await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+    assert.match(probe.stderrSoFar(), new RegExp(`capturing on ${net.ifB} \\(Ethernet`));
+    probe.child.kill('SIGINT');
+    const result = await probe.result;
+    assert.equal(result.code, 0, result.stderr);
+  });
+
   test('several interfaces in one process, "any" among them: each packet is counted per input ifIndex', async () => {
     const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
     try {

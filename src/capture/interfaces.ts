@@ -12,7 +12,7 @@ export function systemIfIndex(name: string): number {
   }
 }
 
-/** libpcap's default capture device. */
+/** libpcap's default capture device (loads the addon: call it in the capture worker only). */
 export function defaultDevice(): string {
   return pcapBinding().default_device();
 }

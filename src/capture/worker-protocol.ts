@@ -5,8 +5,9 @@ import type { RecordBatch } from '../export/record-batch.js';
 export type CaptureSourceSpec =
   | {
       kind: 'live';
+      /** '' for libpcap's default device */
       device: string;
-      /** ifIndex written in records (0 when unknown) */
+      /** ifIndex written in records (0: unknown, or looked up for the default device) */
       ifIndex: number;
       promiscuous: boolean;
       snapLength: number;
@@ -38,7 +39,7 @@ export interface CaptureWorkerConfig {
 }
 
 export type CaptureWorkerMessage =
-  | { type: 'opened'; sources: { linkType: number; linkTypeName: string }[] }
+  | { type: 'opened'; sources: { name: string; linkType: number; linkTypeName: string }[] }
   | { type: 'failed'; code: string; message: string }
   | { type: 'warning'; message: string }
   | { type: 'records'; batch: RecordBatch }

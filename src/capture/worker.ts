@@ -8,6 +8,7 @@ import { FlowCache } from '../cache/flow-cache.js';
 import { ControlWord, DataPlaneCounter, SourceCounter, sourceCounterBase } from '../counters/data-plane.js';
 import { DecodeResult, DecodedPacket, decodeFrame } from '../decode/decode.js';
 import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/record-batch.js';
+import { defaultDevice, systemIfIndex } from './interfaces.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
 import type {
@@ -72,7 +73,13 @@ interface Source {
   handle: 'unopened' | 'open' | 'released';
 }
 
-const sources: Source[] = config.sources.map((spec, i) => ({
+function resolveDefaultDevice(spec: CaptureSourceSpec): CaptureSourceSpec {
+  if (spec.kind !== 'live' || spec.device !== '') return spec;
+  const device = defaultDevice();
+  return { ...spec, device, ifIndex: spec.ifIndex !== 0 ? spec.ifIndex : systemIfIndex(device) };
+}
+
+const sources: Source[] = config.sources.map(resolveDefaultDevice).map((spec, i) => ({
   spec,
   name: spec.kind === 'live' ? spec.device : spec.path,
   session: new (pcapBinding().PcapSession)(),
@@ -297,7 +304,7 @@ function start(): void {
   }
   send({
     type: 'opened',
-    sources: sources.map((s) => ({ linkType: s.linkType, linkTypeName: describeLinkType(s.linkType) })),
+    sources: sources.map((s) => ({ name: s.name, linkType: s.linkType, linkTypeName: describeLinkType(s.linkType) })),
   });
   if (live) {
     clock.now = Date.now();
