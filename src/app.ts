@@ -201,6 +201,10 @@ function summary(
     bytes += c(sourceCounterBase(i) + SourceCounter.bytes);
   });
   lines.push(`  packets captured: ${packets} (${bytes} bytes on the wire)`);
+  const readMs = c(DataPlaneCounter.readMilliseconds);
+  if (!live && readMs > 0) {
+    lines.push(`  read in ${(readMs / 1000).toFixed(3)} s (${Math.round((packets / readMs) * 1000)} packets/s)`);
+  }
   labels.forEach((label, i) => {
     const base = sourceCounterBase(i);
     if (labels.length > 1) {

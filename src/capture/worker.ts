@@ -265,7 +265,9 @@ function pollLive(): void {
 
 /** A file: one dispatch reads it all (the packet path watches the stop word). */
 function readFile(source: Source): void {
+  const began = performance.now();
   const result = dispatch(source);
+  counters[DataPlaneCounter.readMilliseconds] = performance.now() - began;
   if (result === -2 || (stopping && result >= 0)) finish('stopped');
   else if (result >= 0) finish('end_of_file');
   else finish('read_error', readError(source));

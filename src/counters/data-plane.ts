@@ -13,6 +13,8 @@ export const DataPlaneCounter = {
   clockBackwards: 0,
   /** records handed to the main thread for export */
   recordsPosted: 1,
+  /** ms the worker spent reading (opening excluded): the steady-state rate */
+  readMilliseconds: 2,
   /** packets counted with ports 0: [0] fragment, [1] snaplen, [2] short transport header */
   portsUnavailableBase: 8,
   skippedPacketsBase: 16,
