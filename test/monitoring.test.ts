@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { dashboardQueries, metricNames, readDashboard } from './helpers/grafana.js';
 import { familyNames, httpGet, parseExposition } from './helpers/http.js';
 import { CLI, PROJECT_ROOT, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
@@ -301,7 +302,7 @@ describe('logs and progress', () => {
 });
 
 test('the Grafana dashboard loads as JSON and every query names a metric the probe serves', async () => {
-  const dashboard = JSON.parse(readFileSync(join(PROJECT_ROOT, 'config/grafana-dashboard.json'), 'utf8')) as GrafanaDashboard;
+  const dashboard = readDashboard();
   const probe = startProbe(['-r', fixture('basic.pcap'), '-n', '127.0.0.1:9', '--metrics-listen', '127.0.0.1:0', '--metrics-linger', '300']);
   let families: Set<string>;
   try {
@@ -325,64 +326,3 @@ test('the Grafana dashboard loads as JSON and every query names a metric the pro
   const titles = queries.map((q) => q.panel.toLowerCase()).join(' | ');
   for (const topic of ['capture', 'drop', 'cache', 'expir', 'export', 'error']) assert.match(titles, new RegExp(topic), `a panel on ${topic}`);
 });
-
-export interface GrafanaPanel {
-  id?: number;
-  type: string;
-  title: string;
-  datasource?: { type: string; uid: string };
-  gridPos?: { h: number; w: number; x: number; y: number };
-  targets?: { expr: string; refId: string; legendFormat?: string }[];
-  panels?: GrafanaPanel[];
-}
-export interface GrafanaDashboard {
-  title: string;
-  uid: string;
-  schemaVersion: number;
-  panels: GrafanaPanel[];
-  templating: { list: { name: string; type: string; query?: unknown }[] };
-}
-
-export function dashboardQueries(dashboard: GrafanaDashboard): { panel: string; expr: string }[] {
-  const queries: { panel: string; expr: string }[] = [];
-  const ids = new Set<number>();
-  const visit = (panels: GrafanaPanel[]): void => {
-    for (const panel of panels) {
-      assert.ok(panel.id !== undefined && !ids.has(panel.id), `panel ${panel.title}: a unique id`);
-      ids.add(panel.id);
-      assert.ok(panel.gridPos !== undefined, `panel ${panel.title}: a grid position`);
-      if (panel.type === 'row') {
-        visit(panel.panels ?? []);
-        continue;
-      }
-      assert.deepEqual(panel.datasource, { type: 'prometheus', uid: '${datasource}' }, panel.title);
-      assert.ok((panel.targets ?? []).length > 0, `panel ${panel.title}: queries`);
-      for (const target of panel.targets ?? []) queries.push({ panel: panel.title, expr: target.expr });
-    }
-  };
-  visit(dashboard.panels);
-  const variables = dashboard.templating.list.map((v) => v.name);
-  assert.ok(variables.includes('datasource'));
-  for (const { expr } of queries) {
-    for (const m of expr.matchAll(/\$(\w+)/g)) {
-      assert.ok(variables.includes(m[1]!) || m[1]!.startsWith('__'), `${expr}: $${m[1]} is defined`);
-    }
-  }
-  return queries;
-}
-
-/** Metric names in a PromQL expression: identifiers that are not functions, keywords or labels. */
-export function metricNames(expr: string): string[] {
-  const withoutLabels = expr
-    .replace(/\{[^}]*\}/g, '')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '')
-    .replace(/\[[^\]]*\]/g, '')
-    .replace(/"[^"]*"/g, '');
-  const names = new Set<string>();
-  for (const m of withoutLabels.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()/g)) {
-    const word = m[1]!;
-    if (/^(and|or|unless|bool|offset|e|inf|nan)$/i.test(word)) continue;
-    names.add(word);
-  }
-  return [...names];
-}
