@@ -96,7 +96,7 @@ export async function runProbe(options: ProbeOptions, { log, terminal }: RunEnvi
     log.info({ url: `${server.url}/metrics` }, `serving metrics on ${server.url}/metrics (/healthz, /readyz)`);
   }
   try {
-    return await capture(options, log, terminal, {
+    return await runCapture(options, log, terminal, {
       attach: (read) => (readStats = read),
       phase: (next) => (phase = next),
       linger: server === undefined ? undefined : () => linger(options.metricsLinger, log),
@@ -114,7 +114,7 @@ interface RunHooks {
   linger: (() => Promise<void>) | undefined;
 }
 
-async function capture(options: ProbeOptions, log: Logger, terminal: TerminalStderr | undefined, hooks: RunHooks): Promise<number> {
+async function runCapture(options: ProbeOptions, log: Logger, terminal: TerminalStderr | undefined, hooks: RunHooks): Promise<number> {
   const live = options.read === undefined;
   const collectors: Collector[] = [];
   try {
@@ -264,8 +264,10 @@ async function capture(options: ProbeOptions, log: Logger, terminal: TerminalStd
   process.on('SIGTERM', onSignal);
 
   let exitCode = 0;
+  let readToTheEnd = false;
   try {
     const outcome = await capture.finished;
+    readToTheEnd = outcome.outcome === 'end_of_file';
     if (outcome.outcome === 'read_error') {
       log.error(outcome.message ?? 'capture read error');
       exitCode = 1;
@@ -276,7 +278,7 @@ async function capture(options: ProbeOptions, log: Logger, terminal: TerminalStd
   }
   hooks.phase('stopping');
   for (const timer of timers) clearInterval(timer);
-  progress?.finish();
+  progress?.finish(readToTheEnd);
   await exporter.drain();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
@@ -293,12 +295,12 @@ function startProgress(
   path: string,
   read: () => ProbeStats,
   terminal: TerminalStderr,
-): { timer: NodeJS.Timeout; finish(): void } {
+): { timer: NodeJS.Timeout; finish(readToTheEnd: boolean): void } {
   const position = watchReadPosition(path);
   const meter = new RateMeter();
   const began = performance.now();
   let lastOffset: number | undefined;
-  const draw = (final: boolean): void => {
+  const draw = (final: boolean, readToTheEnd = false): void => {
     const stats = read();
     const now = performance.now();
     lastOffset = position.offset() ?? lastOffset;
@@ -306,7 +308,8 @@ function startProgress(
       formatProgress(
         {
           size: position.size,
-          bytesRead: final ? (position.size ?? lastOffset) : lastOffset,
+          // the file is closed by now: its offset is gone, but at the end it was the size
+          bytesRead: readToTheEnd ? (position.size ?? lastOffset) : lastOffset,
           packets: stats.packets,
           packetsPerSecond: final ? (stats.packets * 1000) / Math.max(1, now - began) : meter.add(now, stats.packets),
           flows: stats.flows.created,
@@ -318,8 +321,8 @@ function startProgress(
   draw(false);
   return {
     timer: setInterval(() => draw(false), PROGRESS_REDRAW_MS),
-    finish: () => {
-      draw(true);
+    finish: (readToTheEnd) => {
+      draw(true, readToTheEnd);
       terminal.keep();
     },
   };
