@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dashboardQueries, metricNames, readDashboard } from './helpers/grafana.js';
 import { familyNames, httpGet, parseExposition } from './helpers/http.js';
-import { CLI, PROJECT_ROOT, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
+import { CLI, PROJECT_ROOT, freeUdpPort, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
 const work = mkdtempSync(join(tmpdir(), 'flowprobe-monitoring-'));
@@ -278,6 +278,21 @@ describe('logs and progress', () => {
     for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), line);
     assert.ok(logRecords(result.stderr).some((r) => r.msg.startsWith('statistics:') && typeof r['statistics'] === 'object'));
     assert.doesNotMatch(result.stdout, /"level"/, 'no log on stdout');
+  });
+
+  test('a collector refusing every datagram: one warning, not one per datagram; the count is in the summary', async () => {
+    const refused = await freeUdpPort(); // nothing listens: each send after the first fails with ECONNREFUSED
+    const file = join(work, 'refused.pcap');
+    writeSyntheticCapture({ path: file, packets: 100_000, flows: 20_000, seed: 8 });
+    const result = await runProbe(['-r', file, '-n', `127.0.0.1:${refused}`]);
+    assert.equal(result.code, 0, result.stderr);
+    const errors = parseSummary(result.stderr).collectors.get(`127.0.0.1:${refused}`)!.errors;
+    assert.ok(errors > 100, `${errors} send errors`);
+    const warnings = logRecords(result.stderr).filter((r) => r.level === 40 && r.msg.includes('failed'));
+    assert.ok(warnings.length >= 1, 'the first failure is said');
+    // at most one per 10 s: far fewer than the failures, however slow the machine
+    assert.ok(warnings.length * 10 < errors, `${warnings.length} warnings for ${errors} failures`);
+    assert.match(warnings[0]!.msg, /export to 127\.0\.0\.1:\d+ failed: .*ECONNREFUSED/);
   });
 
   test('--log-level warn keeps info lines out', async () => {

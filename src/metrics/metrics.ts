@@ -58,13 +58,10 @@ export class ProbeMetrics {
   }
 
   /** The exposition text, from one fresh snapshot. */
-  async scrape(): Promise<string> {
+  scrape(): Promise<string> {
+    // kept after the scrape: a concurrent one only ever sees a fresher snapshot
     this.snapshot = this.options.read();
-    try {
-      return await this.registry.metrics();
-    } finally {
-      this.snapshot = undefined;
-    }
+    return this.registry.metrics();
   }
 
   /** A counter set from the snapshot at every scrape (the probe keeps the count, not prom-client). */
