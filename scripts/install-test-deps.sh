@@ -3,9 +3,11 @@
 #   build:  libpcap-dev, a C++ toolchain and python3 for node-gyp (the pcap binding)
 #   tests:  nfdump (nfcapd collector), tshark/editcap (independent decoder),
 #           python3-scapy (fixture generator), iproute2 (network namespaces),
-#           tcpreplay (live replay), softflowd (benchmark reference)
+#           tcpreplay (live replay), softflowd (benchmark reference),
+#           prometheus (promtool and a real server scraping the probe's /metrics),
+#           bsdutils (script: a pseudo-terminal for the progress bar test)
 set -euo pipefail
-packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd procps)
+packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd procps prometheus bsdutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

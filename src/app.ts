@@ -1,27 +1,27 @@
 /**
- * Wiring: options → capture workers → exporter (or the stdout printer), signals,
- * and the statistics summary. The only place the parts meet.
+ * Wiring: options → capture worker → exporter (or the stdout printer), signals,
+ * metrics, status, progress and the statistics summary. The only place the parts meet.
  */
 import { CaptureOpenError, CaptureWorker, type OpenedSource } from './capture/capture-worker.js';
 import { systemIfIndex } from './capture/interfaces.js';
 import type { CaptureSourceSpec } from './capture/worker-protocol.js';
-import { EXPIRY_REASONS, FlowCacheStat } from './cache/flow-cache.js';
+import { watchReadPosition } from './capture/read-position.js';
+import { VERSION } from './config/cli-args.js';
 import type { ProbeOptions } from './config/options.js';
-import {
-  DataPlaneCounter,
-  PORTS_UNAVAILABLE_REASONS,
-  SourceCounter,
-  createControlWords,
-  createDataPlaneCounters,
-  sourceCounterBase,
-} from './counters/data-plane.js';
-import { SKIP_REASONS } from './decode/decode.js';
+import { createControlWords, createDataPlaneCounters } from './counters/data-plane.js';
 import { Collector } from './export/collector.js';
 import { V5Exporter, type RecordsDone } from './export/exporter.js';
 import { FLOW_LINE_HEADER, formatFlowLines } from './export/flow-printer.js';
 import type { RecordBatch } from './export/record-batch.js';
 import { V5_MAX_RECORDS } from './export/v5.js';
 import { RateLimitedLog, type Logger } from './log/logger.js';
+import { RateMeter, formatProgress, type TerminalStderr } from './log/progress.js';
+import { ProbeMetrics } from './metrics/metrics.js';
+import { MetricsListenError, MetricsServer, type Readiness } from './metrics/server.js';
+import { MalformedWatch } from './stats/malformed-watch.js';
+import { readProbeStats, type ExportStats, type ProbeStats } from './stats/probe-stats.js';
+import { StatusLine } from './stats/status-line.js';
+import { formatSummary } from './stats/summary.js';
 
 /** An operational failure (capture cannot open, file unreadable): one line, exit 1. */
 export class ProbeError extends Error {
@@ -62,7 +62,59 @@ function sourcesFrom(options: ProbeOptions): CaptureSourceSpec[] {
   }));
 }
 
-export async function runProbe(options: ProbeOptions, log: Logger): Promise<number> {
+/** Where the run is, for /readyz: ready only while capturing and exporting. */
+type Phase = 'starting' | 'capturing' | 'stopping' | 'finished';
+
+const NOT_READY: Record<Exclude<Phase, 'capturing'>, string> = {
+  starting: 'starting (resolving collectors, opening the capture)',
+  stopping: 'stopping (flushing flows)',
+  finished: 'finished (the run is over; the figures are final)',
+};
+
+const PROGRESS_REDRAW_MS = 250;
+const MALFORMED_CHECK_MS = 1000;
+
+export interface RunEnvironment {
+  log: Logger;
+  /** stderr when it is a terminal: reading a file then shows a progress bar */
+  terminal?: TerminalStderr | undefined;
+}
+
+export async function runProbe(options: ProbeOptions, { log, terminal }: RunEnvironment): Promise<number> {
+  let phase: Phase = 'starting';
+  let readStats: (() => ProbeStats) | undefined;
+  let server: MetricsServer | undefined;
+  if (options.metricsListen !== undefined) {
+    const metrics = new ProbeMetrics({ version: VERSION, read: () => readStats?.() });
+    const readiness = (): Readiness => (phase === 'capturing' ? { ready: true } : { ready: false, reason: NOT_READY[phase] });
+    try {
+      server = await MetricsServer.listen(options.metricsListen, metrics, readiness);
+    } catch (error) {
+      if (error instanceof MetricsListenError) throw new ProbeError('E_METRICS_LISTEN', error.message);
+      throw error;
+    }
+    log.info({ url: `${server.url}/metrics` }, `serving metrics on ${server.url}/metrics (/healthz, /readyz)`);
+  }
+  try {
+    return await runCapture(options, log, terminal, {
+      attach: (read) => (readStats = read),
+      phase: (next) => (phase = next),
+      linger: server === undefined ? undefined : () => linger(options.metricsLinger, log),
+    });
+  } finally {
+    await server?.close();
+  }
+}
+
+interface RunHooks {
+  /** the figures can be read from now on */
+  attach(read: () => ProbeStats): void;
+  phase(phase: Phase): void;
+  /** after the summary: keep the final figures scrapeable a while */
+  linger: (() => Promise<void>) | undefined;
+}
+
+async function runCapture(options: ProbeOptions, log: Logger, terminal: TerminalStderr | undefined, hooks: RunHooks): Promise<number> {
   const live = options.read === undefined;
   const collectors: Collector[] = [];
   try {
@@ -72,7 +124,7 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
     throw new ProbeError('E_COLLECTOR', (error as Error).message);
   }
 
-  const sendFailures = new RateLimitedLog((m) => log.warn(m));
+  const sendFailures = new RateLimitedLog((message, suppressed) => log.warn({ suppressed }, message));
   const exporter = new V5Exporter(
     collectors,
     {
@@ -89,6 +141,7 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
   );
 
   let printedHeader = false;
+  let printedRecords = 0;
   const printBatch = (batch: RecordBatch, done: RecordsDone): void => {
     let text = formatFlowLines(batch);
     if (!printedHeader) {
@@ -96,7 +149,10 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
       printedHeader = true;
     }
     // Acknowledge when written, so a slow reader of stdout pauses file reading.
-    process.stdout.write(text, () => done(batch.count));
+    process.stdout.write(text, () => {
+      printedRecords += batch.count;
+      done(batch.count);
+    });
   };
 
   const exclusion = live ? exportExclusionFilter(collectors) : '';
@@ -142,7 +198,7 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
     throw new ProbeError(error instanceof CaptureOpenError ? error.code : 'E_CAPTURE', (error as Error).message);
   }
   const labels = opened.map((o) => (o.name === '-' ? 'stdin' : o.name));
-  opened.forEach((o, i) => log.info(`${live ? 'capturing on' : 'reading'} ${labels[i]} (${o.linkTypeName})`));
+  opened.forEach((o, i) => log.info({ source: labels[i], linkType: o.linkTypeName }, `${live ? 'capturing on' : 'reading'} ${labels[i]} (${o.linkTypeName})`));
   if (options.filter !== '') log.info(`filter: ${options.filter}`);
   if (exclusion !== '') log.info(`excluding our own export traffic from the capture: not (${exclusion})`);
   log.info(
@@ -151,11 +207,53 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
       : 'no collector given: printing flows to stdout',
   );
 
+  const exportStats = (): ExportStats => ({
+    datagrams: exporter.stats.datagramsBuilt,
+    records: exporter.stats.recordsBuilt,
+    flowSequence: exporter.flowSequence,
+    queuedDatagrams: exporter.queuedDatagrams,
+    queueCapacity: options.exportQueue,
+    droppedDatagrams: exporter.stats.datagramsDropped,
+    droppedRecords: exporter.stats.recordsDropped,
+    collectors: collectors.map((c) => ({
+      label: c.label,
+      datagrams: c.datagramsSent,
+      records: c.recordsSent,
+      errors: Object.fromEntries(c.errors),
+    })),
+    printedRecords: collectors.length === 0 ? printedRecords : undefined,
+  });
+  const read = (): ProbeStats =>
+    readProbeStats({
+      counters,
+      sources: labels.map((label) => ({ label, live })),
+      flowCacheCapacity: options.maxFlows,
+      export: exportStats,
+    });
+  hooks.attach(read);
+  hooks.phase('capturing');
+
+  const timers: NodeJS.Timeout[] = [];
+  const malformed = new MalformedWatch(read(), (message, fields) => log.warn(fields, message));
+  timers.push(setInterval(() => malformed.check(read()), MALFORMED_CHECK_MS));
+  if (live && options.statusInterval > 0) {
+    const status = new StatusLine(read());
+    timers.push(
+      setInterval(() => {
+        const { message, fields } = status.next(read());
+        log.info(fields, message);
+      }, options.statusInterval * 1000),
+    );
+  }
+  const progress = !live && terminal !== undefined ? startProgress(options.read!, read, terminal) : undefined;
+  if (progress !== undefined) timers.push(progress.timer);
+
   let signalled = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signalled++;
     if (signalled === 1) {
       log.info(`${signal}: flushing flows and stopping`);
+      hooks.phase('stopping');
       capture.stop();
     } else {
       log.warn(`${signal} again: exiting without waiting for the flush`);
@@ -166,8 +264,10 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
   process.on('SIGTERM', onSignal);
 
   let exitCode = 0;
+  let readToTheEnd = false;
   try {
     const outcome = await capture.finished;
+    readToTheEnd = outcome.outcome === 'end_of_file';
     if (outcome.outcome === 'read_error') {
       log.error(outcome.message ?? 'capture read error');
       exitCode = 1;
@@ -176,76 +276,71 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
     log.error(`capture worker: ${(error as Error).message}`);
     exitCode = 1;
   }
+  hooks.phase('stopping');
+  for (const timer of timers) clearInterval(timer);
+  progress?.finish(readToTheEnd);
   await exporter.drain();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   await Promise.all(collectors.map((c) => c.close()));
-  log.info(summary(labels, counters, live, exporter, collectors));
+  hooks.phase('finished');
+  const stats = read();
+  log.info({ statistics: stats }, formatSummary(stats));
+  await hooks.linger?.();
   return exitCode;
 }
 
-/** The end-of-run statistics, in the spirit of softflowd's `statistics`. */
-function summary(
-  labels: readonly string[],
-  counters: Float64Array,
-  live: boolean,
-  exporter: V5Exporter,
-  collectors: readonly Collector[],
-): string {
-  const lines: string[] = ['statistics:'];
-  const c = (index: number): number => counters[index]!;
-  let packets = 0;
-  let bytes = 0;
-  labels.forEach((_, i) => {
-    packets += c(sourceCounterBase(i) + SourceCounter.packets);
-    bytes += c(sourceCounterBase(i) + SourceCounter.bytes);
-  });
-  lines.push(`  packets captured: ${packets} (${bytes} bytes on the wire)`);
-  const readMs = c(DataPlaneCounter.readMilliseconds);
-  if (!live && readMs > 0) {
-    lines.push(`  read in ${(readMs / 1000).toFixed(3)} s (${Math.round((packets / readMs) * 1000)} packets/s)`);
-  }
-  labels.forEach((label, i) => {
-    const base = sourceCounterBase(i);
-    if (labels.length > 1) {
-      lines.push(`  ${label}: ${c(base + SourceCounter.packets)} packets (${c(base + SourceCounter.bytes)} bytes)`);
-    }
-    if (live) {
-      lines.push(
-        `  ${label} libpcap: received ${c(base + SourceCounter.pcapReceived)}, dropped ${c(base + SourceCounter.pcapDropped)}, dropped by interface ${c(base + SourceCounter.pcapInterfaceDropped)}`,
-      );
-    }
-  });
-  let skippedPackets = 0;
-  const skipped: string[] = [];
-  SKIP_REASONS.forEach((reason, r) => {
-    if (r === 0) return;
-    const packets = c(DataPlaneCounter.skippedPacketsBase + r);
-    skippedPackets += packets;
-    if (packets > 0) skipped.push(`${reason} ${packets} (${c(DataPlaneCounter.skippedBytesBase + r)} bytes)`);
-  });
-  lines.push(`  packets skipped: ${skippedPackets}${skipped.length > 0 ? ': ' + skipped.join(', ') : ''}`);
-  const portless = PORTS_UNAVAILABLE_REASONS.map((reason, k) => `${reason} ${c(DataPlaneCounter.portsUnavailableBase + k)}`);
-  lines.push(`  packets counted with ports 0: ${portless.join(', ')}`);
-  if (c(DataPlaneCounter.clockBackwards) > 0) {
-    lines.push(`  packets out of time order (counted at the latest time): ${c(DataPlaneCounter.clockBackwards)}`);
-  }
-  lines.push(`  flows created: ${c(DataPlaneCounter.flowCacheBase + FlowCacheStat.created)}`);
-  const expired = EXPIRY_REASONS.map(
-    (reason, r) => `${reason} ${c(DataPlaneCounter.flowCacheBase + FlowCacheStat.expiredBase + r)}`,
-  );
-  lines.push(`  flows expired: ${expired.join(', ')}`);
-  const s = exporter.stats;
-  lines.push(`  records exported: ${s.recordsBuilt} in ${s.datagramsBuilt} datagrams (flow_sequence ${exporter.flowSequence})`);
-  if (s.datagramsDropped > 0) {
-    lines.push(`  dropped on a full send queue: ${s.datagramsDropped} datagrams, ${s.recordsDropped} records`);
-  }
-  for (const collector of collectors) {
-    const errors = [...collector.errors].map(([reason, n]) => `${reason} ${n}`).join(', ');
-    lines.push(
-      `  collector ${collector.label}: ${collector.datagramsSent} datagrams, ${collector.recordsSent} records sent; send errors ${collector.errorCount}${errors === '' ? '' : ` (${errors})`}`,
+/** -r on a terminal: a bar of the bytes read, packets/s and flows, redrawn in place. */
+function startProgress(
+  path: string,
+  read: () => ProbeStats,
+  terminal: TerminalStderr,
+): { timer: NodeJS.Timeout; finish(readToTheEnd: boolean): void } {
+  const position = watchReadPosition(path);
+  const meter = new RateMeter();
+  const began = performance.now();
+  let lastOffset: number | undefined;
+  const draw = (final: boolean, readToTheEnd = false): void => {
+    const stats = read();
+    const now = performance.now();
+    lastOffset = position.offset() ?? lastOffset;
+    terminal.show(
+      formatProgress(
+        {
+          size: position.size,
+          // the file is closed by now: its offset is gone, but at the end it was the size
+          bytesRead: readToTheEnd ? (position.size ?? lastOffset) : lastOffset,
+          packets: stats.packets,
+          packetsPerSecond: final ? (stats.packets * 1000) / Math.max(1, now - began) : meter.add(now, stats.packets),
+          flows: stats.flows.created,
+        },
+        terminal.columns(),
+      ),
     );
-  }
-  return lines.join('\n');
+  };
+  draw(false);
+  return {
+    timer: setInterval(() => draw(false), PROGRESS_REDRAW_MS),
+    finish: (readToTheEnd) => {
+      draw(true, readToTheEnd);
+      terminal.keep();
+    },
+  };
 }
 
+/** Serve the final figures for a while; SIGINT or SIGTERM ends it early. */
+async function linger(seconds: number, log: Logger): Promise<void> {
+  if (seconds <= 0) return;
+  log.info(`serving the final metrics for ${seconds} s (SIGINT or SIGTERM ends this)`);
+  await new Promise<void>((resolve) => {
+    const end = (): void => {
+      clearTimeout(timer);
+      process.off('SIGINT', end);
+      process.off('SIGTERM', end);
+      resolve();
+    };
+    const timer = setTimeout(end, seconds * 1000);
+    process.on('SIGINT', end);
+    process.on('SIGTERM', end);
+  });
+}

@@ -3,24 +3,36 @@ import { hideBin } from 'yargs/helpers';
 import { ProbeError, runProbe } from './app.js';
 import { parseCommandLine } from './config/cli-args.js';
 import { UsageError } from './config/options.js';
-import { createStderrLogger } from './log/logger.js';
+import { createLogger, stderrIsTerminal } from './log/logger.js';
+import { TerminalStderr } from './log/progress.js';
 
 async function main(): Promise<number> {
-  const log = createStderrLogger();
+  let parsed;
   try {
-    const parsed = parseCommandLine(hideBin(process.argv));
-    if (parsed.kind === 'exit') {
-      process.stdout.write(parsed.output.endsWith('\n') ? parsed.output : parsed.output + '\n');
-      return 0;
-    }
-    return await runProbe(parsed.options, log);
+    parsed = parseCommandLine(hideBin(process.argv));
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`flowprobe: ${error.message} (see flowprobe --help)\n`);
       return 2;
     }
+    throw error;
+  }
+  if (parsed.kind === 'exit') {
+    process.stdout.write(parsed.output.endsWith('\n') ? parsed.output : parsed.output + '\n');
+    return 0;
+  }
+  const terminal = stderrIsTerminal() ? new TerminalStderr() : undefined;
+  const log = createLogger({
+    level: parsed.options.logLevel,
+    pretty: terminal !== undefined,
+    colour: terminal !== undefined && process.env['NO_COLOR'] === undefined,
+    ...(terminal !== undefined ? { write: terminal.log } : {}),
+  });
+  try {
+    return await runProbe(parsed.options, { log, terminal });
+  } catch (error) {
     if (error instanceof ProbeError) {
-      log.error(error.message);
+      log.error({ code: error.code }, error.message);
       return 1;
     }
     throw error;

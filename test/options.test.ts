@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine, VERSION } from '../src/config/cli-args.js';
 import { DEFAULTS, UsageError, parseCollector, type ProbeOptions } from '../src/config/options.js';
-import { RateLimitedLog, createStderrLogger } from '../src/log/logger.js';
+import { RateLimitedLog, createLogger } from '../src/log/logger.js';
 
 function parse(...argv: string[]): ProbeOptions {
   const result = parseCommandLine(argv);
@@ -57,6 +57,10 @@ describe('parseCommandLine: defaults', () => {
       exportQueue: DEFAULTS.exportQueue,
       filter: '',
       tickMs: 1000,
+      metricsListen: { host: '127.0.0.1', port: 9464 },
+      metricsLinger: 0,
+      logLevel: 'info',
+      statusInterval: 60,
     });
   });
 
@@ -174,6 +178,40 @@ describe('parseCommandLine: capture source', () => {
     assert.equal(parse().promiscuous, true);
     assert.equal(parse('-N').promiscuous, false);
     assert.equal(parse('--no-promisc').promiscuous, false);
+  });
+});
+
+describe('parseCommandLine: monitoring', () => {
+  it('metrics on 127.0.0.1:9464 live by default; off when reading a file unless asked', () => {
+    assert.deepEqual(parse('-i', 'eth0').metricsListen, { host: '127.0.0.1', port: 9464 });
+    assert.equal(parse('-r', 'x.pcap').metricsListen, undefined);
+    assert.deepEqual(parse('-r', 'x.pcap', '--metrics-listen', '127.0.0.1:0').metricsListen, { host: '127.0.0.1', port: 0 });
+  });
+
+  it('--metrics-listen ADDRESS:PORT, [IPv6]:PORT or off', () => {
+    assert.deepEqual(parse('--metrics-listen', '0.0.0.0:9100').metricsListen, { host: '0.0.0.0', port: 9100 });
+    assert.deepEqual(parse('--metrics-listen', '[::1]:9464').metricsListen, { host: '::1', port: 9464 });
+    assert.equal(parse('--metrics-listen', 'off').metricsListen, undefined);
+    for (const bad of ['9464', 'localhost:9464', '127.0.0.1:65536', '127.0.0.1:x', '[127.0.0.1]:9464', '']) {
+      rejects(['--metrics-listen', bad], '--metrics-listen');
+    }
+  });
+
+  it('--metrics-linger, --log-level, --status-interval', () => {
+    const o = parse('--metrics-linger', '30', '--log-level', 'debug', '--status-interval', '5');
+    assert.equal(o.metricsLinger, 30);
+    assert.equal(o.logLevel, 'debug');
+    assert.equal(o.statusInterval, 5);
+    assert.equal(parse('--status-interval', '0').statusInterval, 0);
+    rejects(['--log-level', 'verbose'], '--log-level', 'verbose', 'debug, info, warn, error');
+    rejects(['--status-interval', '0.5'], '--status-interval');
+    rejects(['--metrics-linger', '-1'], '--metrics-linger');
+  });
+
+  it('the config file takes them too', () => {
+    const o = parse('-c', configFile('monitoring.json', { 'metrics-listen': '127.0.0.2:9500', 'log-level': 'warn' }));
+    assert.deepEqual(o.metricsListen, { host: '127.0.0.2', port: 9500 });
+    assert.equal(o.logLevel, 'warn');
   });
 });
 
@@ -324,14 +362,47 @@ describe('RateLimitedLog', () => {
   });
 });
 
-describe('createStderrLogger', () => {
-  it('prefixes lines and drops those below the level', () => {
+describe('createLogger', () => {
+  it('JSON lines (not a terminal): level, message and fields; below the level dropped', () => {
     const out: string[] = [];
-    const log = createStderrLogger('info', (line) => out.push(line));
+    const log = createLogger({ level: 'info', pretty: false, write: (text) => out.push(text) });
     log.debug('hidden');
-    log.info('capturing on eth0');
+    log.info({ source: 'eth0' }, 'capturing on eth0');
     log.warn('queue full');
     log.error('cannot open');
-    assert.deepEqual(out, ['flowprobe: capturing on eth0\n', 'flowprobe: warn: queue full\n', 'flowprobe: error: cannot open\n']);
+    assert.equal(out.length, 3);
+    const records = out.map((line) => {
+      assert.ok(line.endsWith('\n'), 'one record per line');
+      return JSON.parse(line) as Record<string, unknown>;
+    });
+    assert.deepEqual(
+      records.map((r) => [r['level'], r['msg']]),
+      [
+        [30, 'capturing on eth0'],
+        [40, 'queue full'],
+        [50, 'cannot open'],
+      ],
+    );
+    assert.equal(records[0]!['source'], 'eth0');
+    assert.equal(records[0]!['name'], 'flowprobe');
+    assert.equal(typeof records[0]!['time'], 'number');
+  });
+
+  it('readable lines (a terminal): level name and message, no JSON, no fields', () => {
+    const out: string[] = [];
+    const log = createLogger({ level: 'debug', pretty: true, write: (text) => out.push(text) });
+    log.debug('resolving');
+    log.warn({ suppressed: 3 }, 'export to 127.0.0.1:9995 failed');
+    assert.equal(out.length, 2);
+    assert.match(out[0]!, /^\[\d\d:\d\d:\d\d\.\d{3}\] DEBUG: resolving\n$/);
+    assert.match(out[1]!, /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: export to 127\.0\.0\.1:9995 failed\n$/);
+  });
+
+  it('a multi-line message (the statistics) stays one JSON record', () => {
+    const out: string[] = [];
+    createLogger({ level: 'info', pretty: false, write: (text) => out.push(text) }).info('statistics:\n  packets captured: 3');
+    assert.equal(out.length, 1);
+    assert.equal(out[0]!.split('\n').length, 2, 'one line and its newline');
+    assert.equal((JSON.parse(out[0]!) as { msg: string }).msg, 'statistics:\n  packets captured: 3');
   });
 });

@@ -4,7 +4,9 @@ import {
   DEFAULTS,
   UsageError,
   integerOption,
+  logLevelOption,
   parseAddress,
+  parseListenAddress,
   parseCollector,
   parseInterface,
   secondsOption,
@@ -61,6 +63,13 @@ export function parseCommandLine(argv: string[]): CliResult {
     .option('engine-id', { type: 'string', default: DEFAULTS.engineId, describe: 'engine_id in every v5 header (0-255)' })
     .option('export-rate', { type: 'string', default: DEFAULTS.exportRate, describe: 'most datagrams per second sent to each collector' })
     .option('export-queue', { type: 'string', default: DEFAULTS.exportQueue, describe: 'datagrams that may wait to be sent (live mode drops beyond, counted)' })
+    .option('metrics-listen', {
+      type: 'string',
+      describe: `serve /metrics, /healthz, /readyz on ADDRESS:PORT, or "off" (default ${DEFAULTS.metricsListen} live; reading a file: off)`,
+    })
+    .option('metrics-linger', { type: 'string', default: DEFAULTS.metricsLinger, describe: 'keep serving metrics this many seconds after the run ends' })
+    .option('log-level', { type: 'string', default: DEFAULTS.logLevel, describe: 'debug, info, warn or error (logs go to stderr)' })
+    .option('status-interval', { type: 'string', default: DEFAULTS.statusInterval, describe: 'seconds between status lines when live (0: none)' })
     .option('config', { alias: 'c', type: 'string', describe: 'JSON file of options (keys = long option names); flags override it' })
     .config('config', loadConfigFile)
     .strictOptions()
@@ -107,6 +116,17 @@ export function parseCommandLine(argv: string[]): CliResult {
     exportQueue: integerOption('export-queue', args['exportQueue'], 64, 10_000_000),
     filter: args._.map(String).join(' ').trim(),
     tickMs: 1000,
+    // A file replay is a batch job that may run beside a live probe: no port unless asked.
+    metricsListen: parseListenAddress(
+      'metrics-listen',
+      args['metricsListen'] ?? (read === undefined ? DEFAULTS.metricsListen : 'off'),
+    ),
+    metricsLinger: secondsOption('metrics-linger', args['metricsLinger'], 0, 86400),
+    logLevel: logLevelOption('log-level', args['logLevel']),
+    statusInterval: secondsOption('status-interval', args['statusInterval'], 0, 86400),
   };
+  if (options.statusInterval > 0 && options.statusInterval < 1) {
+    throw new UsageError(`--status-interval: expected 0 (none) or at least 1 second, got ${options.statusInterval}`);
+  }
   return { kind: 'run', options };
 }

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { CollectorAddress } from '../export/collector.js';
+import { LOG_LEVELS, type LogLevel } from '../log/levels.js';
 
 /** A mistake the user can fix: reported as one line, exit code 2. */
 export class UsageError extends Error {
@@ -40,6 +41,19 @@ export interface ProbeOptions {
   filter: string;
   /** how often live mode checks timeouts, ms */
   tickMs: number;
+  /** where /metrics, /healthz and /readyz are served; undefined: off */
+  metricsListen: ListenAddress | undefined;
+  /** seconds the metrics stay served after the run, so the final figures can be scraped */
+  metricsLinger: number;
+  logLevel: LogLevel;
+  /** seconds between live status lines; 0: none */
+  statusInterval: number;
+}
+
+/** An address to listen on; port 0 lets the system choose (the log says which). */
+export interface ListenAddress {
+  host: string;
+  port: number;
 }
 
 export const DEFAULTS = {
@@ -53,6 +67,11 @@ export const DEFAULTS = {
   engineId: 0,
   exportRate: 50000,
   exportQueue: 16384,
+  /** live only: reading a file serves metrics only when asked to */
+  metricsListen: '127.0.0.1:9464',
+  metricsLinger: 0,
+  logLevel: 'info',
+  statusInterval: 60,
 } as const;
 
 function describe(value: unknown): string {
@@ -90,6 +109,25 @@ export function parseCollector(spec: string, option = 'collector'): CollectorAdd
     throw new UsageError(`--${option}: port must be 1 to 65535, got ${describe(match[2])} in ${describe(spec)}`);
   }
   return { host, port };
+}
+
+/** HOST:PORT or [IPv6]:PORT to listen on (port 0: any free port), or "off". */
+export function parseListenAddress(name: string, value: unknown): ListenAddress | undefined {
+  if (value === 'off') return undefined;
+  const spec = typeof value === 'string' ? value : '';
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(spec);
+  const match = bracketed ?? /^([^:[\]]+):(\d+)$/.exec(spec);
+  const host = match?.[1];
+  if (match === null || host === undefined || isIP(host) !== (bracketed === null ? 4 : 6)) {
+    throw new UsageError(`--${name}: expected ADDRESS:PORT, [IPv6]:PORT or off, got ${describe(value)}`);
+  }
+  return { host, port: integerOption(name, match[2], 0, 65535) };
+}
+
+export function logLevelOption(name: string, value: unknown): LogLevel {
+  const level = LOG_LEVELS.find((l) => l === value);
+  if (level === undefined) throw new UsageError(`--${name}: expected one of ${LOG_LEVELS.join(', ')}, got ${describe(value)}`);
+  return level;
 }
 
 /** [IFINDEX:]NAME */

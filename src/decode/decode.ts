@@ -30,6 +30,10 @@ export const SKIP_REASONS = [
   'bad_ip_header_length',
   'bad_ip_total_length',
 ] as const;
+export type SkipReason = Exclude<(typeof SKIP_REASONS)[number], 'ok'>;
+
+/** Results from this one on are malformed frames; those before it are frames that are not IPv4. */
+export const FIRST_MALFORMED_RESULT = DecodeResult.truncatedLink;
 
 /** Packets that were counted, but whose transport ports are reported as 0. */
 export const PortsUnavailable = {

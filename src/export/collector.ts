@@ -18,6 +18,34 @@ export class CollectorResolveError extends Error {
 
 const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 
+/** Why a send failed, in a few words (errno codes are many; metric labels must stay few). */
+export const SEND_ERROR_REASONS = ['refused', 'unreachable', 'no_buffer_space', 'message_too_long', 'not_permitted', 'other'] as const;
+export type SendErrorReason = (typeof SEND_ERROR_REASONS)[number];
+
+export function sendErrorReason(code: string): SendErrorReason {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+    case 'ENETDOWN':
+      return 'unreachable';
+    case 'ENOBUFS':
+    case 'EAGAIN':
+    case 'ENOMEM':
+      return 'no_buffer_space';
+    case 'EMSGSIZE':
+      return 'message_too_long';
+    case 'EPERM':
+    case 'EACCES':
+      // a firewall rule
+      return 'not_permitted';
+    default:
+      return 'other';
+  }
+}
+
 /**
  * One NetFlow collector: a connected UDP socket (only a connected socket hears
  * ICMP port-unreachable, which then fails the next send with ECONNREFUSED).

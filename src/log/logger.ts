@@ -1,22 +1,50 @@
-/** Logs go to stderr only: stdout may carry flow lines. */
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+/**
+ * Structured logs (pino), always on stderr: stdout may carry flow lines.
+ * JSON lines when stderr is not a terminal, readable lines when it is.
+ */
+import { pino, type Logger as PinoLogger } from 'pino';
+import pinoPretty from 'pino-pretty';
+import type { LogLevel } from './levels.js';
 
-export interface Logger {
-  debug(message: string): void;
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
+export { LOG_LEVELS, type LogLevel } from './levels.js';
+
+export type Logger = PinoLogger;
+
+/** Where formatted log text goes (stderr; a test's buffer; around a progress bar). */
+export type LogWrite = (text: string) => void;
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** readable lines instead of JSON (stderr is a terminal) */
+  pretty: boolean;
+  colour?: boolean;
+  write?: LogWrite;
 }
 
-export function createStderrLogger(level: LogLevel = 'info', write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
-  const threshold = LOG_LEVELS.indexOf(level);
-  const at =
-    (name: LogLevel) =>
-    (message: string): void => {
-      if (LOG_LEVELS.indexOf(name) >= threshold) write(`flowprobe: ${name === 'info' ? '' : `${name}: `}${message}\n`);
-    };
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+const writeStderr: LogWrite = (text) => {
+  // synchronous for pipes, files and terminals on Linux: nothing is lost at exit
+  process.stderr.write(text);
+};
+
+export function stderrIsTerminal(): boolean {
+  return process.stderr.isTTY === true;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const write = options.write ?? writeStderr;
+  const format = options.pretty
+    ? pinoPretty.prettyFactory({
+        colorize: options.colour ?? false,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname,name',
+        // fields are for machines; the message says it all on a terminal
+        hideObject: true,
+      })
+    : undefined;
+  return pino(
+    { name: 'flowprobe', level: options.level },
+    { write: format === undefined ? write : (line: string) => write(format(line)) },
+  );
 }
 
 /**
@@ -26,7 +54,7 @@ export function createStderrLogger(level: LogLevel = 'info', write: (line: strin
 export class RateLimitedLog {
   private readonly last = new Map<string, { at: number; suppressed: number }>();
   constructor(
-    private readonly emit: (message: string) => void,
+    private readonly emit: (message: string, suppressed: number) => void,
     private readonly intervalMs = 10_000,
     private readonly now: () => number = Date.now,
   ) {}
@@ -38,8 +66,9 @@ export class RateLimitedLog {
       seen.suppressed++;
       return;
     }
-    const suffix = seen !== undefined && seen.suppressed > 0 ? ` (${seen.suppressed} more like this suppressed)` : '';
+    const suppressed = seen?.suppressed ?? 0;
+    const suffix = suppressed > 0 ? ` (${suppressed} more like this suppressed)` : '';
     this.last.set(key, { at: t, suppressed: 0 });
-    this.emit(message + suffix);
+    this.emit(message + suffix, suppressed);
   }
 }

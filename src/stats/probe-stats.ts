@@ -1,0 +1,136 @@
+/**
+ * One read of every figure the probe keeps: the data plane's shared counters and
+ * the exporter's and collectors' own. The summary, the status line, the progress
+ * bar and /metrics all print the same snapshot, so they cannot disagree.
+ */
+import { EXPIRY_REASONS, FlowCacheStat } from '../cache/flow-cache.js';
+import {
+  DataPlaneCounter,
+  PORTS_UNAVAILABLE_REASONS,
+  SourceCounter,
+  sourceCounterBase,
+} from '../counters/data-plane.js';
+import { FIRST_MALFORMED_RESULT, SKIP_REASONS, type SkipReason } from '../decode/decode.js';
+
+export type ExpiryReasonName = (typeof EXPIRY_REASONS)[number];
+export type PortsUnavailableReason = (typeof PORTS_UNAVAILABLE_REASONS)[number];
+
+export interface SourceStats {
+  label: string;
+  live: boolean;
+  packets: number;
+  /** wire length of every frame read */
+  bytes: number;
+  /** libpcap's pcap_stats as the worker last refreshed them: 32-bit, wrapping; 0 for a file */
+  pcapReceived: number;
+  pcapDropped: number;
+  pcapInterfaceDropped: number;
+}
+
+export interface CollectorStats {
+  label: string;
+  /** datagrams and records the kernel accepted for this collector */
+  datagrams: number;
+  records: number;
+  /** failed sends by errno code */
+  errors: Record<string, number>;
+}
+
+export interface ExportStats {
+  /** records and datagrams built (sent to every collector, or dropped on a full queue) */
+  datagrams: number;
+  records: number;
+  flowSequence: number;
+  queuedDatagrams: number;
+  queueCapacity: number;
+  droppedDatagrams: number;
+  droppedRecords: number;
+  collectors: CollectorStats[];
+  /** records printed to stdout (no collector given); undefined when exporting */
+  printedRecords: number | undefined;
+}
+
+export interface ProbeStats {
+  sources: SourceStats[];
+  packets: number;
+  bytes: number;
+  skipped: Record<SkipReason, { packets: number; bytes: number }>;
+  skippedPackets: number;
+  malformedPackets: number;
+  portsUnavailable: Record<PortsUnavailableReason, number>;
+  outOfOrder: number;
+  /** ms the worker spent reading a file (0 live): packets / this = the steady-state rate */
+  readMilliseconds: number;
+  flows: {
+    created: number;
+    cached: number;
+    capacity: number;
+    expired: Record<ExpiryReasonName, number>;
+  };
+  export: ExportStats;
+}
+
+/** What the snapshot is read from; each part keeps counting on its own. */
+export interface StatsInputs {
+  /** the worker's shared counters (DataPlaneCounter, then SourceCounter blocks) */
+  counters: Float64Array;
+  sources: readonly { label: string; live: boolean }[];
+  flowCacheCapacity: number;
+  export: () => ExportStats;
+}
+
+export function readProbeStats(inputs: StatsInputs): ProbeStats {
+  const c = (index: number): number => inputs.counters[index]!;
+  const sources = inputs.sources.map((source, i): SourceStats => {
+    const base = sourceCounterBase(i);
+    return {
+      label: source.label,
+      live: source.live,
+      packets: c(base + SourceCounter.packets),
+      bytes: c(base + SourceCounter.bytes),
+      pcapReceived: c(base + SourceCounter.pcapReceived),
+      pcapDropped: c(base + SourceCounter.pcapDropped),
+      pcapInterfaceDropped: c(base + SourceCounter.pcapInterfaceDropped),
+    };
+  });
+  const skipped = {} as Record<SkipReason, { packets: number; bytes: number }>;
+  let skippedPackets = 0;
+  let malformedPackets = 0;
+  SKIP_REASONS.forEach((reason, r) => {
+    if (reason === 'ok') return;
+    const packets = c(DataPlaneCounter.skippedPacketsBase + r);
+    skipped[reason] = { packets, bytes: c(DataPlaneCounter.skippedBytesBase + r) };
+    skippedPackets += packets;
+    if (r >= FIRST_MALFORMED_RESULT) malformedPackets += packets;
+  });
+  const portsUnavailable = {} as Record<PortsUnavailableReason, number>;
+  PORTS_UNAVAILABLE_REASONS.forEach((reason, k) => (portsUnavailable[reason] = c(DataPlaneCounter.portsUnavailableBase + k)));
+  const expired = {} as Record<ExpiryReasonName, number>;
+  EXPIRY_REASONS.forEach((reason, r) => (expired[reason] = c(DataPlaneCounter.flowCacheBase + FlowCacheStat.expiredBase + r)));
+  return {
+    sources,
+    packets: sources.reduce((sum, s) => sum + s.packets, 0),
+    bytes: sources.reduce((sum, s) => sum + s.bytes, 0),
+    skipped,
+    skippedPackets,
+    malformedPackets,
+    portsUnavailable,
+    outOfOrder: c(DataPlaneCounter.clockBackwards),
+    readMilliseconds: c(DataPlaneCounter.readMilliseconds),
+    flows: {
+      created: c(DataPlaneCounter.flowCacheBase + FlowCacheStat.created),
+      cached: c(DataPlaneCounter.flowCacheBase + FlowCacheStat.cached),
+      capacity: inputs.flowCacheCapacity,
+      expired,
+    },
+    export: inputs.export(),
+  };
+}
+
+/** libpcap's pcap_stat fields are u_int */
+const PCAP_COUNTER_MODULUS = 2 ** 32;
+
+/** The increase of one of libpcap's 32-bit counters from `before` to `after`, across a wrap. */
+export function pcapCounterDelta(before: number, after: number): number {
+  return (((after - before) % PCAP_COUNTER_MODULUS) + PCAP_COUNTER_MODULUS) % PCAP_COUNTER_MODULUS;
+}

@@ -1,0 +1,49 @@
+import type { ProbeStats } from './probe-stats.js';
+
+/** The end-of-run statistics, in the spirit of softflowd's `statistics`. */
+export function formatSummary(stats: ProbeStats): string {
+  const lines: string[] = ['statistics:'];
+  lines.push(`  packets captured: ${stats.packets} (${stats.bytes} bytes on the wire)`);
+  if (stats.readMilliseconds > 0) {
+    const rate = Math.round((stats.packets / stats.readMilliseconds) * 1000);
+    lines.push(`  read in ${(stats.readMilliseconds / 1000).toFixed(3)} s (${rate} packets/s)`);
+  }
+  for (const source of stats.sources) {
+    if (stats.sources.length > 1) lines.push(`  ${source.label}: ${source.packets} packets (${source.bytes} bytes)`);
+    if (source.live) {
+      lines.push(
+        `  ${source.label} libpcap: received ${source.pcapReceived}, dropped ${source.pcapDropped}, dropped by interface ${source.pcapInterfaceDropped}`,
+      );
+    }
+  }
+  const skipped = Object.entries(stats.skipped)
+    .filter(([, s]) => s.packets > 0)
+    .map(([reason, s]) => `${reason} ${s.packets} (${s.bytes} bytes)`);
+  lines.push(`  packets skipped: ${stats.skippedPackets}${skipped.length > 0 ? ': ' + skipped.join(', ') : ''}`);
+  const portless = Object.entries(stats.portsUnavailable).map(([reason, n]) => `${reason} ${n}`);
+  lines.push(`  packets counted with ports 0: ${portless.join(', ')}`);
+  if (stats.outOfOrder > 0) {
+    lines.push(`  packets out of time order (counted at the latest time): ${stats.outOfOrder}`);
+  }
+  lines.push(`  flows created: ${stats.flows.created}`);
+  const expired = Object.entries(stats.flows.expired).map(([reason, n]) => `${reason} ${n}`);
+  lines.push(`  flows expired: ${expired.join(', ')}`);
+  const e = stats.export;
+  if (e.printedRecords !== undefined) {
+    lines.push(`  records printed: ${e.printedRecords}`);
+  } else {
+    lines.push(`  records exported: ${e.records} in ${e.datagrams} datagrams (flow_sequence ${e.flowSequence})`);
+  }
+  if (e.droppedDatagrams > 0) {
+    lines.push(`  dropped on a full send queue: ${e.droppedDatagrams} datagrams, ${e.droppedRecords} records`);
+  }
+  for (const collector of e.collectors) {
+    let errorCount = 0;
+    for (const n of Object.values(collector.errors)) errorCount += n;
+    const errors = Object.entries(collector.errors).map(([reason, n]) => `${reason} ${n}`).join(', ');
+    lines.push(
+      `  collector ${collector.label}: ${collector.datagrams} datagrams, ${collector.records} records sent; send errors ${errorCount}${errors === '' ? '' : ` (${errors})`}`,
+    );
+  }
+  return lines.join('\n');
+}
