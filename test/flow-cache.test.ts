@@ -10,6 +10,7 @@ import {
   FLOW_CACHE_STATS_LENGTH,
   FlowCache,
   FlowCacheStat,
+  SLOT_MS,
   hashKey,
   type ExpiredFlowSink,
   type FlowTimeouts,
@@ -42,18 +43,18 @@ class RecordingSink implements ExpiredFlowSink {
   expired(cache: FlowCache, id: number, reason: ExpiryReason): void {
     const record: Exported = {
       reason,
-      src: cache.srcAddr[id]!,
-      dst: cache.dstAddr[id]!,
+      src: cache.srcAddr(id),
+      dst: cache.dstAddr(id),
       sport: cache.srcPort(id),
       dport: cache.dstPort(id),
       proto: cache.protocol(id),
       tos: cache.tos(id),
       ifIndex: cache.ifIndex(id),
-      packets: cache.packets[id]!,
-      octets: cache.octets[id]!,
-      first: cache.firstSeen[id]!,
-      last: cache.lastSeen[id]!,
-      flags: cache.tcpFlags[id]!,
+      packets: cache.packets(id),
+      octets: cache.octets(id),
+      first: cache.firstSeen(id),
+      last: cache.lastSeen(id),
+      flags: cache.tcpFlags(id),
     };
     this.records.push(record);
     this.onExpired?.(record);
@@ -271,24 +272,36 @@ describe('FlowCache: timeouts', () => {
 });
 
 describe('FlowCache: capacity and counters', () => {
-  it('a full cache evicts the least recently seen flow, not the oldest created: cacheFull', () => {
-    const { cache, sink } = setup(3);
+  it('a full cache evicts the flow due soonest — for idle flows the least recently seen, not the oldest created', () => {
+    // seconds apart, so each deadline falls in its own wheel slot (SLOT_MS)
+    const { cache, sink } = setup(3, { activeMs: 1e7, inactiveMs: 100_000, tcpEndMs: 50_000 });
     account(cache, { sport: 1 }, 10, ACK, 0); // oldest
-    account(cache, { sport: 2 }, 10, ACK, 1);
-    account(cache, { sport: 3 }, 10, ACK, 2);
-    account(cache, { sport: 1 }, 10, ACK, 3); // sport 1 is busy again
-    account(cache, { sport: 4 }, 10, ACK, 4);
+    account(cache, { sport: 2 }, 10, ACK, 1000);
+    account(cache, { sport: 3 }, 10, ACK, 2000);
+    account(cache, { sport: 1 }, 10, ACK, 3000); // sport 1 is busy again
+    account(cache, { sport: 4 }, 10, ACK, 4000);
     assert.deepEqual(
       sink.take().map((r) => [r.sport, r.reason, r.packets]),
       [[2, ExpiryReason.cacheFull, 1]],
     );
     assert.equal(cache.flowCount, 3);
-    account(cache, { sport: 5 }, 10, ACK, 5);
+    account(cache, { sport: 5 }, 10, ACK, 5000);
     assert.deepEqual(
       sink.take().map((r) => r.sport),
       [3],
     );
     assert.equal(stat(cache, ExpiryReason.cacheFull), 2);
+  });
+
+  it('within one wheel slot the victim is due within SLOT_MS of the soonest', () => {
+    const { cache, sink } = setup(3);
+    account(cache, { sport: 1 }, 10, ACK, 0);
+    account(cache, { sport: 2 }, 10, ACK, 1);
+    account(cache, { sport: 3 }, 10, ACK, 2);
+    account(cache, { sport: 4 }, 10, ACK, 3);
+    const [victim] = sink.take();
+    assert.equal(victim?.reason, ExpiryReason.cacheFull);
+    assert.ok(victim.last + TIMEOUTS.inactiveMs < 0 + TIMEOUTS.inactiveMs + SLOT_MS);
   });
 
   it('eviction considers lingering TCP flows too', () => {
@@ -359,7 +372,7 @@ describe('FlowCache: capacity and counters', () => {
     account(cache, { proto: UDP }, 1, 0, 0);
     let id = -1;
     cache.forEachFlow((flow) => (id = flow));
-    cache.packets[id] = 0xfffffffe; // pretend 4 billion packets went by
+    cache.overridePacketCount(id, 0xfffffffe); // pretend 4 billion packets went by
     account(cache, { proto: UDP }, 1, 0, 1);
     assert.equal(sink.records.length, 0);
     account(cache, { proto: UDP }, 1, 0, 2);
@@ -489,7 +502,9 @@ function collidingKeys(count: number, tableSize: number, slots: Set<number>): Ke
 describe('FlowCache: randomized against a reference model', () => {
   it('100k operations, capacity 64, colliding keys: lookups, expiry order and totals all agree', () => {
     const capacity = 64;
-    const timeouts: FlowTimeouts = { activeMs: 5000, inactiveMs: 100, tcpEndMs: 50 };
+    // times scaled so one wheel slot (SLOT_MS) is small beside the timeouts
+    const scale = 40;
+    const timeouts: FlowTimeouts = { activeMs: 5000 * scale, inactiveMs: 100 * scale, tcpEndMs: 50 * scale };
     const sink = new RecordingSink();
     const cache = new FlowCache(capacity, timeouts, sink);
     const random = prng(20260101);
@@ -530,9 +545,14 @@ describe('FlowCache: randomized against a reference model', () => {
           break;
         case ExpiryReason.cacheFull: {
           assert.equal(model.size, capacity);
-          let oldest = Infinity;
-          for (const f of model.values()) oldest = Math.min(oldest, f.last);
-          assert.equal(m.last, oldest, 'the victim is a least recently seen flow');
+          // the victim is the least recently seen (idle deadline first), to within one
+          // wheel slot, among the flows not about to reach their active timeout
+          const idle = (f: ModelFlow): number => f.last + (ended(f) ? timeouts.tcpEndMs : timeouts.inactiveMs);
+          const idleDriven = (f: ModelFlow): boolean => idle(f) <= f.first + timeouts.activeMs;
+          let soonest = Infinity;
+          for (const f of model.values()) if (idleDriven(f)) soonest = Math.min(soonest, idle(f));
+          assert.ok(idleDriven(m), 'a flow near its active timeout is passed over');
+          assert.ok(idle(m) < (Math.floor(soonest / SLOT_MS) + 1) * SLOT_MS, 'the victim is least recently seen (to within a slot)');
           break;
         }
         case ExpiryReason.counterLimit:
@@ -546,7 +566,7 @@ describe('FlowCache: randomized against a reference model', () => {
     };
 
     for (let op = 0; op < 100_000; op++) {
-      now += int(8) === 0 ? int(20) : 0;
+      now += int(8) === 0 ? int(20) * scale : 0;
       if (int(20) === 0) {
         cache.expireTimedOut(now);
         // nothing due may remain
@@ -582,8 +602,8 @@ describe('FlowCache: randomized against a reference model', () => {
         let cachedOctets = 0;
         cache.forEachFlow((id) => {
           const k = keyOf({
-            src: cache.srcAddr[id]!,
-            dst: cache.dstAddr[id]!,
+            src: cache.srcAddr(id),
+            dst: cache.dstAddr(id),
             sport: cache.srcPort(id),
             dport: cache.dstPort(id),
             proto: cache.protocol(id),
@@ -592,8 +612,8 @@ describe('FlowCache: randomized against a reference model', () => {
           });
           const m = model.get(k);
           assert.ok(m !== undefined, `cached flow ${k} not in the model`);
-          assert.equal(cache.packets[id], m.packets);
-          assert.equal(cache.octets[id], m.octets);
+          assert.equal(cache.packets(id), m.packets);
+          assert.equal(cache.octets(id), m.octets);
           cachedPackets += m.packets;
           cachedOctets += m.octets;
         });
@@ -604,7 +624,7 @@ describe('FlowCache: randomized against a reference model', () => {
 
     // all reasons were exercised, and the stats agree with the sink
     for (const reason of [ExpiryReason.inactive, ExpiryReason.active, ExpiryReason.tcpFin, ExpiryReason.tcpRst, ExpiryReason.cacheFull]) {
-      assert.ok(reasons[reason]! > 20, `${EXPIRY_REASONS[reason]}: ${reasons[reason]}`);
+      assert.ok(reasons[reason]! > 20, `${EXPIRY_REASONS[reason]}: ${reasons[reason]} (all: ${reasons.join(' ')})`);
       assert.equal(stat(cache, reason), reasons[reason]);
     }
 

@@ -1,15 +1,20 @@
 /**
  * The flow table: lookup-or-insert by the NetFlow v5 key, per-flow counters and
- * expiry. Everything lives in typed arrays indexed by a numeric flow id, so the
- * per-packet path allocates nothing and the garbage collector never sees flows.
+ * expiry, with nothing allocated per packet and nothing the garbage collector
+ * ever sees per flow.
  *
- * - An open-addressing hash table (linear probing, backward-shift deletion) maps
- *   a key to a flow id.
- * - Three intrusive doubly linked lists order the flows for expiry, so no tick
- *   ever scans the table:
- *     `live`  recently seen first (inactive timeout, cache-full eviction)
- *     `ended` TCP flows that saw FIN or RST, recently seen first (linger timeout)
- *     `age`   creation order (active timeout)
+ * - Each flow is one 64-byte record (one cache line) in a single ArrayBuffer,
+ *   read through a Uint32Array and a Float64Array view.
+ * - An open-addressing hash table of (flow id, hash) pairs, linear probing with
+ *   backward-shift deletion, grows with the number of flows (load ≤ 1/2), so a
+ *   cache sized for millions stays small and hot while it holds thousands.
+ * - Expiry is a hashed timing wheel of deadlines, corrected lazily: a packet
+ *   only moves a deadline later, so the packet path never relinks a flow (but
+ *   for the first FIN or RST, which brings it earlier). A wheel slot whose time
+ *   has passed is swept: due flows go, the others move to their real slot.
+ *   Every lookup also checks the flow it found, so a packet that arrives after a
+ *   flow's timeout always starts a new record, however late the sweep.
+ * - A creation-order list gives oldest-first iteration (shutdown, reports).
  */
 
 export const ExpiryReason = {
@@ -55,6 +60,37 @@ const TCP_RST = 0x04;
 const UINT32_MAX = 0xffffffff;
 const EMPTY = -1;
 
+// Record layout, in 32-bit words (16 words = 64 bytes per flow).
+const WORDS = 16;
+const W_SRC = 0;
+const W_DST = 1;
+/** srcPort << 16 | dstPort */
+const W_PORTS = 2;
+/** protocol << 24 | tos << 16 | ifIndex (16 bit) */
+const W_PROTO_TOS_IF = 3;
+const W_HASH = 4;
+const W_PACKETS = 5;
+/** never above 2^32 - 1: the flow is exported before */
+const W_OCTETS = 6;
+/** bits 0-7 TCP flags seen, bit 8 FIN or RST seen (lingering) */
+const W_STATE = 7;
+const STATE_ENDED = 0x100;
+// words 8-9 and 10-11: first and last seen, ms, as float64 at index id*8 + 4 / + 5
+const F_FIRST = 4;
+const F_LAST = 5;
+const W_WHEEL_PREV = 12;
+const W_WHEEL_NEXT = 13;
+const W_AGE_PREV = 14;
+const W_AGE_NEXT = 15;
+
+/** Wheel granularity: a sweep exports a due flow at most two slots late. */
+export const SLOT_MS = 250;
+/** 16384 slots of 250 ms: one turn is 68 minutes, above Cisco's 30-minute active timeout. */
+const WHEEL_SLOTS = 16384;
+const WHEEL_MASK = WHEEL_SLOTS - 1;
+const MIN_TABLE_SLOTS = 1024;
+/** busy flows an eviction may pass over before it takes the first of them */
+const EVICT_SCAN = 64;
 
 export class FlowCache {
   readonly capacity: number;
@@ -64,46 +100,30 @@ export class FlowCache {
    */
   readonly stats: Float64Array;
 
-  // Key fields, by flow id.
-  readonly srcAddr: Uint32Array;
-  readonly dstAddr: Uint32Array;
-  /** srcPort << 16 | dstPort */
-  readonly ports: Uint32Array;
-  /** protocol << 24 | tos << 16 | ifIndex (16 bit) */
-  readonly protoTosIf: Uint32Array;
-  private readonly hash: Uint32Array;
-  // Counters, by flow id.
-  readonly packets: Uint32Array;
-  /** a double so the limit check is exact; never exceeds 2^32 - 1 */
-  readonly octets: Float64Array;
-  /** ms, the cache's clock */
-  readonly firstSeen: Float64Array;
-  readonly lastSeen: Float64Array;
-  readonly tcpFlags: Uint8Array;
-
-  // Intrusive lists; ids capacity..capacity+2 are the sentinels.
-  private readonly recentPrev: Int32Array;
-  private readonly recentNext: Int32Array;
-  private readonly agePrev: Int32Array;
-  private readonly ageNext: Int32Array;
-  private readonly liveHead: number;
-  private readonly endedHead: number;
+  private readonly w: Uint32Array;
+  private readonly t: Float64Array;
+  /** sentinel of the creation-order list */
   private readonly ageHead: number;
+  /** id of wheel slot 0's sentinel; slot s is wheelBase + s */
+  private readonly wheelBase: number;
+  /** the last wheel tick (floor(time / SLOT_MS)) swept; NaN until the first packet */
+  private wheelTick = Number.NaN;
+  /** when the packet path must sweep next */
+  private nextSweepAt = Number.NEGATIVE_INFINITY;
 
-  private readonly table: Int32Array;
-  private readonly tableMask: number;
-  private readonly freeIds: Int32Array;
-  private freeTop: number;
+  /** (flow id, hash) pairs; id -1 is empty */
+  private table: Int32Array;
+  private tableMask: number;
+  private readonly maxTableSlots: number;
+
+  /** ids never used yet start here */
+  private nextFreshId = 0;
+  /** freed ids, linked through W_WHEEL_NEXT */
+  private freeHead = EMPTY;
+  private size = 0;
 
   private readonly timeouts: FlowTimeouts;
   private readonly sink: ExpiredFlowSink;
-
-  private size = 0;
-  /**
-   * Never later than the earliest timeout deadline of any cached flow, so the
-   * packet path can skip the expiry check with one comparison.
-   */
-  private nextDeadline = Number.POSITIVE_INFINITY;
 
   constructor(
     capacity: number,
@@ -113,45 +133,36 @@ export class FlowCache {
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`flow cache capacity ${capacity}`);
     if (stats.length < FLOW_CACHE_STATS_LENGTH) throw new RangeError('flow cache stats array too short');
-    this.stats = stats;
     this.capacity = capacity;
     this.timeouts = timeouts;
     this.sink = sink;
-    this.srcAddr = new Uint32Array(capacity);
-    this.dstAddr = new Uint32Array(capacity);
-    this.ports = new Uint32Array(capacity);
-    this.protoTosIf = new Uint32Array(capacity);
-    this.hash = new Uint32Array(capacity);
-    this.packets = new Uint32Array(capacity);
-    this.octets = new Float64Array(capacity);
-    this.firstSeen = new Float64Array(capacity);
-    this.lastSeen = new Float64Array(capacity);
-    this.tcpFlags = new Uint8Array(capacity);
+    this.stats = stats;
 
-    const nodes = capacity + 3;
-    this.recentPrev = new Int32Array(nodes);
-    this.recentNext = new Int32Array(nodes);
-    this.agePrev = new Int32Array(nodes);
-    this.ageNext = new Int32Array(nodes);
-    this.liveHead = capacity;
-    this.endedHead = capacity + 1;
-    this.ageHead = capacity + 2;
-    for (const head of [this.liveHead, this.endedHead]) {
-      this.recentPrev[head] = head;
-      this.recentNext[head] = head;
+    // Untouched pages of a large ArrayBuffer cost no memory until used.
+    const records = capacity + 1 + WHEEL_SLOTS;
+    const buffer = new ArrayBuffer(records * WORDS * 4);
+    this.w = new Uint32Array(buffer);
+    this.t = new Float64Array(buffer);
+    this.ageHead = capacity;
+    this.wheelBase = capacity + 1;
+    for (let node = capacity; node < records; node++) {
+      const base = node * WORDS;
+      this.w[base + W_WHEEL_PREV] = node;
+      this.w[base + W_WHEEL_NEXT] = node;
+      this.w[base + W_AGE_PREV] = node;
+      this.w[base + W_AGE_NEXT] = node;
     }
-    this.agePrev[this.ageHead] = this.ageHead;
-    this.ageNext[this.ageHead] = this.ageHead;
 
-    // Load factor at most 1/2 keeps linear probes short.
-    let tableSize = 1;
-    while (tableSize < capacity * 2) tableSize *= 2;
-    this.table = new Int32Array(tableSize).fill(EMPTY);
-    this.tableMask = tableSize - 1;
+    let maxSlots = MIN_TABLE_SLOTS;
+    while (maxSlots < capacity * 2) maxSlots *= 2;
+    this.maxTableSlots = maxSlots;
+    const slots = Math.min(MIN_TABLE_SLOTS, maxSlots);
+    this.table = new Int32Array(slots * 2).fill(EMPTY);
+    this.tableMask = slots - 1;
+  }
 
-    this.freeIds = new Int32Array(capacity);
-    for (let i = 0; i < capacity; i++) this.freeIds[i] = capacity - 1 - i;
-    this.freeTop = capacity;
+  get flowCount(): number {
+    return this.size;
   }
 
   /** Account one packet to its flow at time `now` (ms); creates the flow when new. */
@@ -167,132 +178,235 @@ export class FlowCache {
     tcpFlags: number,
     now: number,
   ): void {
-    // A flow whose timeout passed before this packet is exported first, so the
-    // packet starts a new record: timeouts hold exactly, in capture time too.
-    if (now >= this.nextDeadline) this.expireTimedOut(now);
+    if (now >= this.nextSweepAt) this.sweepPast(now);
     const ports = ((srcPort << 16) | dstPort) >>> 0;
     const protoTosIf = ((protocol << 24) | (tos << 16) | (ifIndex & 0xffff)) >>> 0;
     const hash = hashKey(srcAddr, dstAddr, ports, protoTosIf);
+    const w = this.w;
 
     let id = this.find(hash, srcAddr, dstAddr, ports, protoTosIf);
-    if (id !== EMPTY && (this.packets[id]! >= UINT32_MAX || this.octets[id]! + octets > UINT32_MAX)) {
-      // Export before a 32-bit counter would wrap, then start a new record.
-      this.expire(id, ExpiryReason.counterLimit);
-      id = EMPTY;
+    if (id !== EMPTY) {
+      const base = id * WORDS;
+      if (now >= this.deadline(id)) {
+        // Due but not swept yet: it ends here, and this packet starts a new record.
+        this.expire(id, this.timeoutReason(id, now));
+        id = EMPTY;
+      } else if (w[base + W_PACKETS]! >= UINT32_MAX || w[base + W_OCTETS]! + octets > UINT32_MAX) {
+        // Export before a 32-bit counter would wrap, then start a new record.
+        this.expire(id, ExpiryReason.counterLimit);
+        id = EMPTY;
+      }
     }
     if (id === EMPTY) {
-      if (this.size === this.capacity) this.evictLeastRecent();
+      if (this.size === this.capacity) this.evict(now);
       id = this.insert(hash, srcAddr, dstAddr, ports, protoTosIf, now);
-    } else {
-      this.lastSeen[id] = now;
-      this.unlinkRecent(id);
     }
-    this.packets[id]! += 1;
-    this.octets[id]! += octets;
-    const flags = this.tcpFlags[id]! | tcpFlags;
-    this.tcpFlags[id] = flags;
-    if (protocol === TCP && (flags & (TCP_FIN | TCP_RST)) !== 0) {
-      this.linkRecentFront(id, this.endedHead);
-      const lingerEnd = now + this.timeouts.tcpEndMs;
-      if (lingerEnd < this.nextDeadline) this.nextDeadline = lingerEnd;
+    const base = id * WORDS;
+    w[base + W_PACKETS] = w[base + W_PACKETS]! + 1;
+    w[base + W_OCTETS] = w[base + W_OCTETS]! + octets;
+    this.t[(id << 3) + F_LAST] = now;
+    const state = w[base + W_STATE]!;
+    let next = state | tcpFlags;
+    if (protocol === TCP && (tcpFlags & (TCP_FIN | TCP_RST)) !== 0 && (state & STATE_ENDED) === 0) {
+      // The linger deadline is earlier than the one the flow is filed under: refile.
+      next |= STATE_ENDED;
+      w[base + W_STATE] = next;
+      this.unlinkWheel(id);
+      this.linkWheel(id, this.deadline(id));
     } else {
-      this.linkRecentFront(id, this.liveHead);
-      // a new flow's deadlines are never earlier than those already cached
-      if (this.nextDeadline === Number.POSITIVE_INFINITY) this.updateNextDeadline();
+      w[base + W_STATE] = next;
     }
   }
 
   /** Export every flow whose inactive, TCP-end or active timeout has passed at `now`. */
   expireTimedOut(now: number): void {
-    const { inactiveMs, tcpEndMs, activeMs } = this.timeouts;
-    let id = this.recentPrev[this.liveHead]!;
-    while (id !== this.liveHead && this.lastSeen[id]! + inactiveMs <= now) {
-      this.expire(id, ExpiryReason.inactive);
-      id = this.recentPrev[this.liveHead]!;
-    }
-    id = this.recentPrev[this.endedHead]!;
-    while (id !== this.endedHead && this.lastSeen[id]! + tcpEndMs <= now) {
-      this.expire(id, (this.tcpFlags[id]! & TCP_RST) !== 0 ? ExpiryReason.tcpRst : ExpiryReason.tcpFin);
-      id = this.recentPrev[this.endedHead]!;
-    }
-    id = this.ageNext[this.ageHead]!;
-    while (id !== this.ageHead && this.firstSeen[id]! + activeMs <= now) {
-      this.expire(id, ExpiryReason.active);
-      id = this.ageNext[this.ageHead]!;
-    }
-    this.updateNextDeadline();
-  }
-
-  /** The earliest deadline, from the three list ends (O(1)). */
-  private updateNextDeadline(): void {
-    let next = Number.POSITIVE_INFINITY;
-    const live = this.recentPrev[this.liveHead]!;
-    if (live !== this.liveHead) next = this.lastSeen[live]! + this.timeouts.inactiveMs;
-    const ended = this.recentPrev[this.endedHead]!;
-    if (ended !== this.endedHead) next = Math.min(next, this.lastSeen[ended]! + this.timeouts.tcpEndMs);
-    const oldest = this.ageNext[this.ageHead]!;
-    if (oldest !== this.ageHead) next = Math.min(next, this.firstSeen[oldest]! + this.timeouts.activeMs);
-    this.nextDeadline = next;
+    this.sweepPast(now);
+    // The current slot is not past yet: look at it without moving the wheel on.
+    if (this.wheelTick === this.wheelTick) this.sweepSlot((this.wheelTick + 1) & WHEEL_MASK, now);
   }
 
   /** Export every flow (end of capture, shutdown), oldest first. */
   expireAll(reason: ExpiryReason = ExpiryReason.shutdown): void {
-    let id = this.ageNext[this.ageHead]!;
-    while (id !== this.ageHead) {
+    const head = this.ageHead;
+    let id = this.w[head * WORDS + W_AGE_NEXT]!;
+    while (id !== head) {
       this.expire(id, reason);
-      id = this.ageNext[this.ageHead]!;
+      id = this.w[head * WORDS + W_AGE_NEXT]!;
     }
   }
 
   /** Calls `visit` for each cached flow id, oldest first (for reports, not the packet path). */
   forEachFlow(visit: (flowId: number) => void): void {
-    for (let id = this.ageNext[this.ageHead]!; id !== this.ageHead; id = this.ageNext[id]!) visit(id);
+    const head = this.ageHead;
+    for (let id = this.w[head * WORDS + W_AGE_NEXT]!; id !== head; id = this.w[id * WORDS + W_AGE_NEXT]!) visit(id);
   }
 
-  get flowCount(): number {
-    return this.size;
+  srcAddr(id: number): number {
+    return this.w[id * WORDS + W_SRC]!;
   }
-
+  dstAddr(id: number): number {
+    return this.w[id * WORDS + W_DST]!;
+  }
   srcPort(id: number): number {
-    return this.ports[id]! >>> 16;
+    return this.w[id * WORDS + W_PORTS]! >>> 16;
   }
   dstPort(id: number): number {
-    return this.ports[id]! & 0xffff;
+    return this.w[id * WORDS + W_PORTS]! & 0xffff;
   }
   protocol(id: number): number {
-    return this.protoTosIf[id]! >>> 24;
+    return this.w[id * WORDS + W_PROTO_TOS_IF]! >>> 24;
   }
   tos(id: number): number {
-    return (this.protoTosIf[id]! >>> 16) & 0xff;
+    return (this.w[id * WORDS + W_PROTO_TOS_IF]! >>> 16) & 0xff;
   }
   ifIndex(id: number): number {
-    return this.protoTosIf[id]! & 0xffff;
+    return this.w[id * WORDS + W_PROTO_TOS_IF]! & 0xffff;
+  }
+  packets(id: number): number {
+    return this.w[id * WORDS + W_PACKETS]!;
+  }
+  octets(id: number): number {
+    return this.w[id * WORDS + W_OCTETS]!;
+  }
+  firstSeen(id: number): number {
+    return this.t[(id << 3) + F_FIRST]!;
+  }
+  lastSeen(id: number): number {
+    return this.t[(id << 3) + F_LAST]!;
+  }
+  tcpFlags(id: number): number {
+    return this.w[id * WORDS + W_STATE]! & 0xff;
   }
 
-  private evictLeastRecent(): void {
-    const live = this.recentPrev[this.liveHead]!;
-    const ended = this.recentPrev[this.endedHead]!;
-    let victim: number;
-    if (live === this.liveHead) victim = ended;
-    else if (ended === this.endedHead) victim = live;
-    else victim = this.lastSeen[ended]! <= this.lastSeen[live]! ? ended : live;
-    this.expire(victim, ExpiryReason.cacheFull);
+  /** For tests of the counter limit: pretend the flow has already counted this many packets. */
+  overridePacketCount(id: number, packets: number): void {
+    this.w[id * WORDS + W_PACKETS] = packets;
+  }
+
+  /** The time the flow is due: the earlier of its active and inactive (or linger) timeouts. */
+  private deadline(id: number): number {
+    const idle = this.idleDeadline(id);
+    const active = this.t[(id << 3) + F_FIRST]! + this.timeouts.activeMs;
+    return idle < active ? idle : active;
+  }
+
+  /** When the flow is due for idleness: inactive timeout, or the linger after FIN/RST. */
+  private idleDeadline(id: number): number {
+    return (
+      this.t[(id << 3) + F_LAST]! +
+      ((this.w[id * WORDS + W_STATE]! & STATE_ENDED) !== 0 ? this.timeouts.tcpEndMs : this.timeouts.inactiveMs)
+    );
+  }
+
+  /** Why a due flow is due. */
+  private timeoutReason(id: number, now: number): ExpiryReason {
+    const state = this.w[id * WORDS + W_STATE]!;
+    const last = this.t[(id << 3) + F_LAST]!;
+    if ((state & STATE_ENDED) !== 0 && last + this.timeouts.tcpEndMs <= now) {
+      return (state & TCP_RST) !== 0 ? ExpiryReason.tcpRst : ExpiryReason.tcpFin;
+    }
+    if (last + this.timeouts.inactiveMs <= now) return ExpiryReason.inactive;
+    return ExpiryReason.active;
+  }
+
+  /** Sweep every wheel slot whose time has entirely passed at `now`. */
+  private sweepPast(now: number): void {
+    const target = Math.floor(now / SLOT_MS) - 1;
+    if (this.wheelTick !== this.wheelTick) this.wheelTick = target; // first packet
+    if (target > this.wheelTick) {
+      // After a jump of more than one turn, each slot is swept once: every flow is looked at.
+      const steps = Math.min(target - this.wheelTick, WHEEL_SLOTS);
+      for (let k = 1; k <= steps; k++) this.sweepSlot((this.wheelTick + k) & WHEEL_MASK, now);
+      this.wheelTick = target;
+    }
+    this.nextSweepAt = (this.wheelTick + 2) * SLOT_MS;
+  }
+
+  /** Export the slot's due flows; move the others to the slot of their real deadline. */
+  private sweepSlot(slot: number, now: number): void {
+    const w = this.w;
+    const sentinel = this.wheelBase + slot;
+    let id = w[sentinel * WORDS + W_WHEEL_NEXT]!;
+    if (id === sentinel) return;
+    // Flows refiled into this same slot go to its tail, after `last`: not seen twice.
+    const last = w[sentinel * WORDS + W_WHEEL_PREV]!;
+    for (;;) {
+      const next = w[id * WORDS + W_WHEEL_NEXT]!;
+      const deadline = this.deadline(id);
+      if (deadline <= now) {
+        this.expire(id, this.timeoutReason(id, now));
+      } else {
+        this.unlinkWheel(id);
+        this.linkWheel(id, deadline);
+      }
+      if (id === last) break;
+      id = next;
+    }
+  }
+
+  /**
+   * Make room. The victim is the least recently seen flow, to within a wheel
+   * slot: the first flow, in deadline order, that is due for idleness. A busy
+   * flow near its active timeout is passed over (up to EVICT_SCAN of them), as
+   * a least-recently-used cache would. A due flow found on the way goes first,
+   * under its own reason.
+   */
+  private evict(now: number): void {
+    const w = this.w;
+    const start = this.wheelTick === this.wheelTick ? this.wheelTick + 1 : Math.floor(now / SLOT_MS);
+    let busy = EMPTY;
+    let passed = 0;
+    for (let k = 0; k < WHEEL_SLOTS * 2; k++) {
+      const tick = start + k;
+      const sentinel = this.wheelBase + (tick & WHEEL_MASK);
+      let id = w[sentinel * WORDS + W_WHEEL_NEXT]!;
+      while (id !== sentinel) {
+        const next = w[id * WORDS + W_WHEEL_NEXT]!;
+        const deadline = this.deadline(id);
+        if (deadline <= now) {
+          this.expire(id, this.timeoutReason(id, now));
+          return;
+        }
+        // ticks, not slot indices: a deadline a whole turn ahead shares the index
+        if (Math.floor(deadline / SLOT_MS) <= tick) {
+          if (deadline === this.idleDeadline(id)) {
+            this.expire(id, ExpiryReason.cacheFull);
+            return;
+          }
+          if (busy === EMPTY) busy = id;
+          if (++passed === EVICT_SCAN) {
+            this.expire(busy, ExpiryReason.cacheFull);
+            return;
+          }
+        } else {
+          // filed too early (it saw packets since): refile and look further
+          this.unlinkWheel(id);
+          this.linkWheel(id, deadline);
+        }
+        id = next;
+      }
+    }
+    this.expire(busy !== EMPTY ? busy : w[this.ageHead * WORDS + W_AGE_NEXT]!, ExpiryReason.cacheFull);
   }
 
   private find(hash: number, srcAddr: number, dstAddr: number, ports: number, protoTosIf: number): number {
     const table = this.table;
     const mask = this.tableMask;
+    const w = this.w;
     let slot = hash & mask;
     for (;;) {
-      const id = table[slot]!;
+      const id = table[slot << 1]!;
       if (id === EMPTY) return EMPTY;
-      if (
-        this.srcAddr[id] === srcAddr &&
-        this.dstAddr[id] === dstAddr &&
-        this.ports[id] === ports &&
-        this.protoTosIf[id] === protoTosIf
-      ) {
-        return id;
+      if (table[(slot << 1) + 1] === (hash | 0)) {
+        const base = id * WORDS;
+        if (
+          w[base + W_SRC] === srcAddr &&
+          w[base + W_DST] === dstAddr &&
+          w[base + W_PORTS] === ports &&
+          w[base + W_PROTO_TOS_IF] === protoTosIf
+        ) {
+          return id;
+        }
       }
       slot = (slot + 1) & mask;
     }
@@ -306,46 +420,71 @@ export class FlowCache {
     protoTosIf: number,
     now: number,
   ): number {
-    const id = this.freeIds[--this.freeTop]!;
-    this.srcAddr[id] = srcAddr;
-    this.dstAddr[id] = dstAddr;
-    this.ports[id] = ports;
-    this.protoTosIf[id] = protoTosIf;
-    this.hash[id] = hash;
-    this.packets[id] = 0;
-    this.octets[id] = 0;
-    this.firstSeen[id] = now;
-    this.lastSeen[id] = now;
-    this.tcpFlags[id] = 0;
-
-    let slot = hash & this.tableMask;
-    while (this.table[slot] !== EMPTY) slot = (slot + 1) & this.tableMask;
-    this.table[slot] = id;
-
-    // Creation order is first-seen order because the clock never goes back.
-    const tail = this.agePrev[this.ageHead]!;
-    this.ageNext[tail] = id;
-    this.agePrev[id] = tail;
-    this.ageNext[id] = this.ageHead;
-    this.agePrev[this.ageHead] = id;
+    let id = this.freeHead;
+    if (id !== EMPTY) this.freeHead = this.w[id * WORDS + W_WHEEL_NEXT]! | 0;
+    else id = this.nextFreshId++;
+    const w = this.w;
+    const base = id * WORDS;
+    w[base + W_SRC] = srcAddr;
+    w[base + W_DST] = dstAddr;
+    w[base + W_PORTS] = ports;
+    w[base + W_PROTO_TOS_IF] = protoTosIf;
+    w[base + W_HASH] = hash;
+    w[base + W_PACKETS] = 0;
+    w[base + W_OCTETS] = 0;
+    w[base + W_STATE] = 0;
+    this.t[(id << 3) + F_FIRST] = now;
+    this.t[(id << 3) + F_LAST] = now;
 
     this.size++;
+    if (this.size * 2 > this.tableMask + 1 && (this.tableMask + 1) * 2 <= this.maxTableSlots) this.growTable();
+    this.tableInsert(id, hash);
+
+    // Creation order is first-seen order because the clock never goes back.
+    const head = this.ageHead;
+    const tail = w[head * WORDS + W_AGE_PREV]!;
+    w[tail * WORDS + W_AGE_NEXT] = id;
+    w[base + W_AGE_PREV] = tail;
+    w[base + W_AGE_NEXT] = head;
+    w[head * WORDS + W_AGE_PREV] = id;
+    this.linkWheel(id, this.deadline(id));
+
     this.stats[FlowCacheStat.created]! += 1;
     this.stats[FlowCacheStat.cached] = this.size;
     return id;
+  }
+
+  private tableInsert(id: number, hash: number): void {
+    const table = this.table;
+    const mask = this.tableMask;
+    let slot = hash & mask;
+    while (table[slot << 1] !== EMPTY) slot = (slot + 1) & mask;
+    table[slot << 1] = id;
+    table[(slot << 1) + 1] = hash | 0;
+  }
+
+  /** Double the hash table and re-insert every flow (amortised: each growth doubles the room). */
+  private growTable(): void {
+    const slots = (this.tableMask + 1) * 2;
+    this.table = new Int32Array(slots * 2).fill(EMPTY);
+    this.tableMask = slots - 1;
+    this.forEachFlow((id) => this.tableInsert(id, this.w[id * WORDS + W_HASH]!));
   }
 
   /** Hand the flow to the sink, then forget it. */
   private expire(id: number, reason: ExpiryReason): void {
     this.stats[FlowCacheStat.expiredBase + reason]! += 1;
     this.sink.expired(this, id, reason);
+    const w = this.w;
+    const base = id * WORDS;
     this.removeFromTable(id);
-    this.unlinkRecent(id);
-    const prev = this.agePrev[id]!;
-    const next = this.ageNext[id]!;
-    this.ageNext[prev] = next;
-    this.agePrev[next] = prev;
-    this.freeIds[this.freeTop++] = id;
+    this.unlinkWheel(id);
+    const prev = w[base + W_AGE_PREV]!;
+    const next = w[base + W_AGE_NEXT]!;
+    w[prev * WORDS + W_AGE_NEXT] = next;
+    w[next * WORDS + W_AGE_PREV] = prev;
+    w[base + W_WHEEL_NEXT] = this.freeHead;
+    this.freeHead = id;
     this.size--;
     this.stats[FlowCacheStat.cached] = this.size;
   }
@@ -353,38 +492,42 @@ export class FlowCache {
   private removeFromTable(id: number): void {
     const table = this.table;
     const mask = this.tableMask;
-    let slot = this.hash[id]! & mask;
-    while (table[slot] !== id) slot = (slot + 1) & mask;
+    let slot = this.w[id * WORDS + W_HASH]! & mask;
+    while (table[slot << 1] !== id) slot = (slot + 1) & mask;
     // Backward-shift deletion: pull later members of the probe run into the hole.
     let hole = slot;
     let next = (hole + 1) & mask;
     for (;;) {
-      const moving = table[next]!;
+      const moving = table[next << 1]!;
       if (moving === EMPTY) break;
-      const home = this.hash[moving]! & mask;
+      const home = table[(next << 1) + 1]! & mask;
       // `moving` may fill the hole if its home is not in (hole, next] cyclically.
       if (((next - home) & mask) >= ((next - hole) & mask)) {
-        table[hole] = moving;
+        table[hole << 1] = moving;
+        table[(hole << 1) + 1] = table[(next << 1) + 1]!;
         hole = next;
       }
       next = (next + 1) & mask;
     }
-    table[hole] = EMPTY;
+    table[hole << 1] = EMPTY;
   }
 
-  private unlinkRecent(id: number): void {
-    const prev = this.recentPrev[id]!;
-    const next = this.recentNext[id]!;
-    this.recentNext[prev] = next;
-    this.recentPrev[next] = prev;
+  private linkWheel(id: number, deadline: number): void {
+    const w = this.w;
+    const sentinel = this.wheelBase + (Math.floor(deadline / SLOT_MS) & WHEEL_MASK);
+    const tail = w[sentinel * WORDS + W_WHEEL_PREV]!;
+    w[tail * WORDS + W_WHEEL_NEXT] = id;
+    w[id * WORDS + W_WHEEL_PREV] = tail;
+    w[id * WORDS + W_WHEEL_NEXT] = sentinel;
+    w[sentinel * WORDS + W_WHEEL_PREV] = id;
   }
 
-  private linkRecentFront(id: number, head: number): void {
-    const first = this.recentNext[head]!;
-    this.recentPrev[id] = head;
-    this.recentNext[id] = first;
-    this.recentPrev[first] = id;
-    this.recentNext[head] = id;
+  private unlinkWheel(id: number): void {
+    const w = this.w;
+    const prev = w[id * WORDS + W_WHEEL_PREV]!;
+    const next = w[id * WORDS + W_WHEEL_NEXT]!;
+    w[prev * WORDS + W_WHEEL_NEXT] = next;
+    w[next * WORDS + W_WHEEL_PREV] = prev;
   }
 }
 
