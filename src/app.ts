@@ -16,7 +16,6 @@ import type { RecordBatch } from './export/record-batch.js';
 import { V5_MAX_RECORDS } from './export/v5.js';
 import { RateLimitedLog, type Logger } from './log/logger.js';
 import { RateMeter, formatProgress, type TerminalStderr } from './log/progress.js';
-import { ProbeMetrics } from './metrics/metrics.js';
 import { MetricsListenError, MetricsServer, type Readiness } from './metrics/server.js';
 import { MalformedWatch } from './stats/malformed-watch.js';
 import { readProbeStats, type ExportStats, type ProbeStats } from './stats/probe-stats.js';
@@ -85,6 +84,8 @@ export async function runProbe(options: ProbeOptions, { log, terminal }: RunEnvi
   let readStats: (() => ProbeStats) | undefined;
   let server: MetricsServer | undefined;
   if (options.metricsListen !== undefined) {
+    // prom-client is loaded only when metrics are served: start-up time counts for a file run
+    const { ProbeMetrics } = await import('./metrics/metrics.js');
     const metrics = new ProbeMetrics({ version: VERSION, read: () => readStats?.() });
     const readiness = (): Readiness => (phase === 'capturing' ? { ready: true } : { ready: false, reason: NOT_READY[phase] });
     try {

@@ -22,7 +22,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const terminal = stderrIsTerminal() ? new TerminalStderr() : undefined;
-  const log = createLogger({
+  const log = await createLogger({
     level: parsed.options.logLevel,
     pretty: terminal !== undefined,
     colour: terminal !== undefined && process.env['NO_COLOR'] === undefined,

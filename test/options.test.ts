@@ -363,9 +363,9 @@ describe('RateLimitedLog', () => {
 });
 
 describe('createLogger', () => {
-  it('JSON lines (not a terminal): level, message and fields; below the level dropped', () => {
+  it('JSON lines (not a terminal): level, message and fields; below the level dropped', async () => {
     const out: string[] = [];
-    const log = createLogger({ level: 'info', pretty: false, write: (text) => out.push(text) });
+    const log = await createLogger({ level: 'info', pretty: false, write: (text) => out.push(text) });
     log.debug('hidden');
     log.info({ source: 'eth0' }, 'capturing on eth0');
     log.warn('queue full');
@@ -388,9 +388,9 @@ describe('createLogger', () => {
     assert.equal(typeof records[0]!['time'], 'number');
   });
 
-  it('readable lines (a terminal): level name and message, no JSON, no fields', () => {
+  it('readable lines (a terminal): level name and message, no JSON, no fields', async () => {
     const out: string[] = [];
-    const log = createLogger({ level: 'debug', pretty: true, write: (text) => out.push(text) });
+    const log = await createLogger({ level: 'debug', pretty: true, write: (text) => out.push(text) });
     log.debug('resolving');
     log.warn({ suppressed: 3 }, 'export to 127.0.0.1:9995 failed');
     assert.equal(out.length, 2);
@@ -398,9 +398,9 @@ describe('createLogger', () => {
     assert.match(out[1]!, /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: export to 127\.0\.0\.1:9995 failed\n$/);
   });
 
-  it('a multi-line message (the statistics) stays one JSON record', () => {
+  it('a multi-line message (the statistics) stays one JSON record', async () => {
     const out: string[] = [];
-    createLogger({ level: 'info', pretty: false, write: (text) => out.push(text) }).info('statistics:\n  packets captured: 3');
+    (await createLogger({ level: 'info', pretty: false, write: (text) => out.push(text) })).info('statistics:\n  packets captured: 3');
     assert.equal(out.length, 1);
     assert.equal(out[0]!.split('\n').length, 2, 'one line and its newline');
     assert.equal((JSON.parse(out[0]!) as { msg: string }).msg, 'statistics:\n  packets captured: 3');

@@ -3,7 +3,6 @@
  * JSON lines when stderr is not a terminal, readable lines when it is.
  */
 import { pino, type Logger as PinoLogger } from 'pino';
-import pinoPretty from 'pino-pretty';
 import type { LogLevel } from './levels.js';
 
 export { LOG_LEVELS, type LogLevel } from './levels.js';
@@ -30,10 +29,11 @@ export function stderrIsTerminal(): boolean {
   return process.stderr.isTTY === true;
 }
 
-export function createLogger(options: LoggerOptions): Logger {
+/** pino-pretty is loaded only for a terminal: start-up time counts for a file run. */
+export async function createLogger(options: LoggerOptions): Promise<Logger> {
   const write = options.write ?? writeStderr;
   const format = options.pretty
-    ? pinoPretty.prettyFactory({
+    ? (await import('pino-pretty')).default.prettyFactory({
         colorize: options.colour ?? false,
         translateTime: 'SYS:HH:MM:ss.l',
         ignore: 'pid,hostname,name',
