@@ -24,6 +24,21 @@ export interface SyntheticCaptureTotals {
   flows: number;
   /** capture-time span, µs */
   spanMicros: number;
+  /** packets written per flow index (see flowTuple); every packet has IP length IP_LENGTH */
+  perFlowPackets: Uint32Array;
+}
+
+/** IP total length of every synthetic packet */
+export const SYNTHETIC_IP_LENGTH = 50;
+
+export function ipv4String(addr: number): string {
+  return `${addr >>> 24}.${(addr >>> 16) & 0xff}.${(addr >>> 8) & 0xff}.${addr & 0xff}`;
+}
+
+/** The "src dst proto sport dport" key nfdump and tshark helpers use. */
+export function flowKeyOf(index: number): string {
+  const t = flowTuple(index);
+  return `${ipv4String(t.src)} ${ipv4String(t.dst)} ${t.proto} ${t.sport} ${t.dport}`;
 }
 
 /** mulberry32: small, fast, seeded */
@@ -40,6 +55,7 @@ export function prng(seed: number): () => number {
 
 const FRAME = 64;
 const IP_LENGTH = FRAME - 14;
+if (IP_LENGTH !== 50) throw new Error('SYNTHETIC_IP_LENGTH out of date');
 const RECORD = 16 + FRAME;
 
 export function flowTuple(index: number): { src: number; dst: number; sport: number; dport: number; proto: number } {
@@ -74,9 +90,11 @@ export function writeSyntheticCapture(spec: SyntheticCaptureSpec): SyntheticCapt
     chunk[o + 22] = 64;
   }
   let inChunk = 0;
+  const perFlowPackets = new Uint32Array(spec.flows);
   for (let n = 0; n < spec.packets; n++) {
     // The first pass touches every flow once so all `flows` exist; then random.
     const index = n < spec.flows ? n : Math.floor(random() * spec.flows);
+    perFlowPackets[index]! += 1;
     const t = flowTuple(index);
     const r = inChunk * RECORD;
     chunk.writeUInt32LE(seconds, r);
@@ -115,5 +133,6 @@ export function writeSyntheticCapture(spec: SyntheticCaptureSpec): SyntheticCapt
     octets: spec.packets * IP_LENGTH,
     flows: Math.min(spec.flows, spec.packets),
     spanMicros: spec.packets * gap,
+    perFlowPackets,
   };
 }
