@@ -22,6 +22,16 @@ import { FLOW_LINE_HEADER, formatFlowLines } from './export/flow-printer.js';
 import type { RecordBatch } from './export/record-batch.js';
 import { V5_MAX_RECORDS } from './export/v5.js';
 import { RateLimitedLog, type Logger } from './log/logger.js';
+import {
+  currentIds,
+  describeDrop,
+  dropPrivileges,
+  listCapabilities,
+  planDrop,
+  readEffectiveCapabilities,
+  type DropReport,
+} from './privileges/drop.js';
+import { resolveIdentity, type Identity } from './privileges/identity.js';
 
 /** An operational failure (capture cannot open, file unreadable): one line, exit 1. */
 export class ProbeError extends Error {
@@ -62,8 +72,16 @@ function sourcesFrom(options: ProbeOptions): CaptureSourceSpec[] {
   }));
 }
 
+/** --user/--group, resolved and checked before anything is opened (UsageError if impossible). */
+function privilegeDropPlan(options: ProbeOptions): { target: Identity; drop: boolean } | undefined {
+  if (options.user === undefined) return undefined;
+  const target = resolveIdentity(options.user, options.group);
+  return { target, drop: planDrop(target, currentIds(), readEffectiveCapabilities()) === 'drop' };
+}
+
 export async function runProbe(options: ProbeOptions, log: Logger): Promise<number> {
   const live = options.read === undefined;
+  const privileges = privilegeDropPlan(options);
   const collectors: Collector[] = [];
   try {
     for (const target of options.collectors) collectors.push(await Collector.open(target, options.exportSource));
@@ -151,6 +169,31 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
       : 'no collector given: printing flows to stdout',
   );
 
+  // Everything that needs a privilege (captures, sockets) is open: give it up.
+  if (privileges?.drop === true) {
+    const previousUid = process.geteuid?.() ?? 0;
+    let report: DropReport;
+    try {
+      report = dropPrivileges(privileges.target);
+    } catch (error) {
+      capture.stop();
+      await capture.finished.catch(() => undefined);
+      await exporter.drain();
+      await Promise.all(collectors.map((c) => c.close()));
+      throw new ProbeError('E_PRIVILEGE_DROP', `cannot drop privileges: ${(error as Error).message}`);
+    }
+    for (const line of describeDrop(report, previousUid)) log.info(line);
+  } else if (privileges !== undefined) {
+    const { user, uid, group, gid } = privileges.target;
+    const capabilities = readEffectiveCapabilities();
+    log.info(
+      `already running as user ${user} (uid ${uid}), group ${group} (gid ${gid}): nothing to drop` +
+        (capabilities !== undefined && capabilities !== 0n ? ` (with ${listCapabilities(capabilities, uid)})` : ''),
+    );
+  } else if (live && process.geteuid?.() === 0) {
+    log.info('running as root: --user NAME (and --group) would drop every privilege once the capture is open');
+  }
+
   let signalled = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signalled++;
@@ -169,7 +212,13 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
   try {
     const outcome = await capture.finished;
     if (outcome.outcome === 'read_error') {
-      log.error(outcome.message ?? 'capture read error');
+      // Live: exit non-zero so the supervisor (systemd, Docker's restart policy)
+      // starts the probe again; after the privilege drop it could not reopen the capture.
+      log.error(
+        live
+          ? `${outcome.message ?? 'capture read error'}: exporting the cached flows, then exiting with status 1 for the supervisor to restart flowprobe`
+          : (outcome.message ?? 'capture read error'),
+      );
       exitCode = 1;
     }
   } catch (error) {

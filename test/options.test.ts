@@ -56,6 +56,8 @@ describe('parseCommandLine: defaults', () => {
       exportRate: DEFAULTS.exportRate,
       exportQueue: DEFAULTS.exportQueue,
       filter: '',
+      user: undefined,
+      group: undefined,
       tickMs: 1000,
     });
   });

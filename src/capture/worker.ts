@@ -8,7 +8,7 @@ import { FlowCache } from '../cache/flow-cache.js';
 import { ControlWord, DataPlaneCounter, SourceCounter, sourceCounterBase } from '../counters/data-plane.js';
 import { DecodeResult, DecodedPacket, decodeFrame } from '../decode/decode.js';
 import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/record-batch.js';
-import { defaultDevice, systemIfIndex } from './interfaces.js';
+import { defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
 import type {
@@ -244,9 +244,13 @@ function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: str
 }
 
 function readError(source: Source): string {
-  return source.spec.kind === 'live'
-    ? `${source.name}: capture failed (interface down or gone?)`
-    : `${source.name}: read error after ${counters[source.counterBase + SourceCounter.packets]} packets (truncated or corrupt capture file)`;
+  if (source.spec.kind === 'live') {
+    // libpcap says only "error"; the system says whether the device still exists
+    return interfaceExists(source.name)
+      ? `${source.name}: capture read error (the interface is still there)`
+      : `${source.name}: the interface went away (capture read error)`;
+  }
+  return `${source.name}: read error after ${counters[source.counterBase + SourceCounter.packets]} packets (truncated or corrupt capture file)`;
 }
 
 /** Live: read what every interface has buffered. */
