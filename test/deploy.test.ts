@@ -1,0 +1,246 @@
+/**
+ * What the container image and the systemd unit rely on, checked on the host
+ * (there is no container engine here): configuration by environment alone, the
+ * privilege drop to nobody/nogroup after the capture opens, capture that keeps
+ * working after it, a SIGTERM flush under load inside Docker's 10 s grace period
+ * with no flow lost, and a non-zero exit when the captured interface goes away.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { resolveIdentity } from '../src/privileges/identity.js';
+import { Nfcapd } from './helpers/nfcapd.js';
+import { VethPair } from './helpers/netns.js';
+import { PROJECT_ROOT, isRoot, run, start, startProbe, waitFor, type Running } from './helpers/processes.js';
+import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
+
+const skip = isRoot() ? false : 'needs root for network namespaces and the privilege drop (CI runs as root)';
+/** docker stop's default grace period, and the compose file's lower bound */
+const GRACE_MS = 10_000;
+
+/** The environment the image gives the probe: only FLOWPROBE_* variables, no flags. */
+function imageEnvironment(vars: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOWPROBE_')) env[k] = v;
+  return { ...env, FLOWPROBE_USER: 'nobody', FLOWPROBE_GROUP: 'nogroup', ...vars };
+}
+
+interface TaskIds {
+  uid: string;
+  gid: string;
+  groups: string;
+  capEff: string;
+  capPrm: string;
+}
+
+/** Uid/Gid/Groups/capabilities of every thread of a process. */
+function taskIds(pid: number): TaskIds[] {
+  return readdirSync(`/proc/${pid}/task`).map((task) => {
+    const status = readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+    const field = (name: string): string => (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1] ?? '').trim();
+    return { uid: field('Uid'), gid: field('Gid'), groups: field('Groups'), capEff: field('CapEff'), capPrm: field('CapPrm') };
+  });
+}
+
+/** 100 UDP datagrams of 100 bytes payload (IP length 128) from A:40000 to B:5000. */
+async function sendUdp(net: VethPair, sport: number): Promise<void> {
+  const sender = `
+    const s = require('node:dgram').createSocket('udp4');
+    s.bind(${sport}, '${net.addrA}', async () => {
+      const payload = Buffer.alloc(100, 7);
+      for (let i = 0; i < 100; i++) await new Promise((r) => s.send(payload, 5000, '${net.addrB}', r));
+      s.close();
+    });`;
+  const sent = await run('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', sender]);
+  assert.equal(sent.code, 0, sent.stderr);
+}
+
+async function stopped(probe: Running): Promise<void> {
+  if (probe.child.exitCode === null && probe.child.signalCode === null) probe.child.kill('SIGKILL');
+  await probe.result.catch(() => undefined);
+}
+
+describe('the image\'s run, on the host: environment only, dropped to nobody/nogroup', { skip }, () => {
+  const net = new VethPair('d');
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-deploy-'));
+  before(() => net.create());
+  after(() => {
+    net.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('every thread runs as nobody/nogroup with no capabilities, and the capture keeps counting exactly', async () => {
+    const nobody = resolveIdentity('nobody', 'nogroup');
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    const env = imageEnvironment({
+      FLOWPROBE_INTERFACE: net.ifB,
+      FLOWPROBE_COLLECTOR: `127.0.0.1:${nfcapd.port}`,
+      FLOWPROBE_INACTIVE_TIMEOUT: '60',
+    });
+    const probe = startProbe([], { prefix: net.exec(net.nsB), env });
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('no longer possible'), 10_000, 'the probe to drop privileges');
+      const stderr = probe.stderrSoFar();
+      assert.match(stderr, new RegExp(`capturing on ${net.ifB} \\(Ethernet`));
+      assert.match(
+        stderr,
+        /dropped privileges: now user nobody \(uid \d+\), group nogroup \(gid \d+\), no supplementary groups; gave up all \d+ of root's capabilities/,
+      );
+      assert.match(stderr, /no longer possible: opening a capture .*; changing promiscuous mode; .*rsh server on 514.*; switching user again/);
+      // the capture opened before the drop (the order of the lines is the order of the events)
+      assert.ok(stderr.indexOf('capturing on') < stderr.indexOf('dropped privileges'));
+
+      const pid = probe.child.pid!;
+      assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /dist\/cli\.js/, 'the pid is the probe itself');
+      const tasks = taskIds(pid);
+      assert.ok(tasks.length >= 2, `main thread and capture worker at least (${tasks.length} threads)`);
+      const ids = (n: number): string => `${n}\t${n}\t${n}\t${n}`;
+      for (const t of tasks) {
+        assert.equal(t.uid, ids(nobody.uid), 'real, effective, saved and filesystem uid');
+        assert.equal(t.gid, ids(nobody.gid), 'real, effective, saved and filesystem gid');
+        assert.equal(t.groups, '', 'no supplementary groups');
+        assert.equal(BigInt(`0x${t.capEff}`), 0n, 'no effective capabilities');
+        assert.equal(BigInt(`0x${t.capPrm}`), 0n, 'no permitted capabilities');
+      }
+
+      // packets sent after the drop are captured by the worker's open handle
+      await sendUdp(net, 40000);
+      const ping = await run('ip', ['netns', 'exec', net.nsA, 'ping', '-c', '3', '-i', '0.2', net.addrB]);
+      assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+      await new Promise((r) => setTimeout(r, 500));
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      const totals = await nfcapd.totals();
+      assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 17 40000 5000`), { packets: 100, octets: 12800 });
+      assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 1 0 2048`), { packets: 3, octets: 252 });
+      process.stdout.write(`# after the drop: ${tasks.length} threads, all uid ${nobody.uid} gid ${nobody.gid}, CapEff 0\n`);
+    } finally {
+      await stopped(probe);
+      await nfcapd.stop().catch(() => undefined);
+      nfcapd.remove();
+    }
+  });
+
+  test('SIGTERM under load after the drop: exits 0 inside the 10 s grace period and nfcapd has every record', async () => {
+    const capture = join(work, 'load.pcap');
+    writeSyntheticCapture({ path: capture, packets: 400_000, flows: 20_000, seed: 11 });
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    const env = imageEnvironment({ FLOWPROBE_INTERFACE: net.ifB, FLOWPROBE_COLLECTOR: `127.0.0.1:${nfcapd.port}` });
+    const probe = startProbe([], { prefix: net.exec(net.nsB), env });
+    let replay: Running | undefined;
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('dropped privileges'), 10_000, 'the probe to drop privileges');
+      replay = start('ip', ['netns', 'exec', net.nsA, 'tcpreplay', '-q', '-i', net.ifA, '--topspeed', '--loop', '50', capture]);
+      // load until the probe has seen a good share of it (no rate is assumed)
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(replay.child.exitCode, null, 'tcpreplay is still sending when the signal comes');
+      const signalledAt = performance.now();
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      const stopMs = performance.now() - signalledAt;
+      replay.child.kill('SIGTERM');
+      await replay.result;
+
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(stopMs < GRACE_MS, `stopped ${stopMs.toFixed(0)} ms after SIGTERM (grace period ${GRACE_MS} ms)`);
+      const figure = (pattern: RegExp): number => {
+        const m = pattern.exec(result.stderr);
+        assert.ok(m, `${String(pattern)} in\n${result.stderr}`);
+        return Number(m[1]);
+      };
+      const captured = figure(/packets captured: (\d+)/);
+      const skipped = figure(/packets skipped: (\d+)/);
+      const created = figure(/flows created: (\d+)/);
+      const built = figure(/records exported: (\d+) in/);
+      const sent = figure(/(\d+) records sent; send errors 0/);
+      assert.ok(captured > 10_000, `the probe was under load (${captured} packets)`);
+      assert.doesNotMatch(result.stderr, /dropped on a full send queue/);
+      assert.equal(built, created, 'every flow became one record');
+      assert.equal(sent, built, 'every record was sent');
+      await nfcapd.stop();
+      const stat = await nfcapd.stat();
+      assert.equal(stat['Flows'], sent, 'nfcapd received every record the probe sent');
+      assert.equal(stat['Packets'], captured - skipped, 'every IPv4 packet captured is in a record');
+      process.stdout.write(
+        `# graceful stop under load as nobody: ${stopMs.toFixed(0)} ms after SIGTERM, ${captured} packets, ${sent} records = nfcapd's ${stat['Flows']}\n`,
+      );
+    } finally {
+      if (replay !== undefined) await stopped(replay);
+      await stopped(probe);
+      await nfcapd.stop().catch(() => undefined);
+      nfcapd.remove();
+    }
+  });
+});
+
+describe('the captured interface goes away', { skip }, () => {
+  const net = new VethPair('g');
+  before(() => net.create());
+  after(() => net.remove());
+
+  test('after the drop: the flows are exported, one line says why, and the exit is non-zero for the supervisor', async () => {
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    const env = imageEnvironment({
+      FLOWPROBE_INTERFACE: net.ifB,
+      FLOWPROBE_COLLECTOR: `127.0.0.1:${nfcapd.port}`,
+      FLOWPROBE_INACTIVE_TIMEOUT: '60',
+    });
+    const probe = startProbe([], { prefix: net.exec(net.nsB), env });
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('dropped privileges'), 10_000, 'the probe to drop privileges');
+      await sendUdp(net, 40002);
+      await new Promise((r) => setTimeout(r, 500));
+      // deleting one end of a veth pair deletes both: the probe's interface is gone
+      const removed = await run('ip', ['-n', net.nsA, 'link', 'del', net.ifA]);
+      assert.equal(removed.code, 0, removed.stderr);
+      const result = await Promise.race([
+        probe.result,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the probe did not exit after its interface went away')), GRACE_MS)),
+      ]);
+      assert.equal(result.code, 1, result.stderr);
+      const errors = result.stderr.split('\n').filter((l) => l.startsWith('flowprobe: error:'));
+      assert.deepEqual(errors, [
+        `flowprobe: error: ${net.ifB}: the interface went away (capture read error): exporting the cached flows, then exiting with status 1 for the supervisor to restart flowprobe`,
+      ]);
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+      const created = Number(/flows created: (\d+)/.exec(result.stderr)?.[1]);
+      assert.match(result.stderr, new RegExp(`flows expired: .*shutdown ${created}\n  records exported: ${created} in`), 'flushed at the exit');
+      await nfcapd.stop();
+      const totals = await nfcapd.totals();
+      assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 17 40002 5000`), { packets: 100, octets: 12800 }, 'the cached flow was exported');
+    } finally {
+      await stopped(probe);
+      await nfcapd.stop().catch(() => undefined);
+      nfcapd.remove();
+    }
+  });
+});
+
+describe('--user where it cannot work', { skip }, () => {
+  test('an unknown user is one line and exit 2, before any capture opens', async () => {
+    const result = await startProbe(['-i', 'lo', '--user', 'no-such-user-here']).result;
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr, /--user: no user named "no-such-user-here"/);
+    assert.doesNotMatch(result.stderr, /capturing on/);
+  });
+
+  test('a bad FLOWPROBE_ variable is one line and exit 2', async () => {
+    const result = await startProbe(['-i', 'lo'], { env: { ...process.env, FLOWPROBE_COLECTOR: '127.0.0.1:9995' } }).result;
+    assert.equal(result.code, 2);
+    assert.match(result.stderr.trim(), /^flowprobe: FLOWPROBE_COLECTOR: no such option [^\n]*$/);
+  });
+
+  test('reading a file also drops (exit 0, same flows)', async () => {
+    const file = join(PROJECT_ROOT, 'test/fixtures/basic.pcap');
+    const asRoot = await startProbe(['-r', file]).result;
+    const dropped = await startProbe(['-r', file, '--user', 'nobody']).result;
+    assert.equal(dropped.code, 0, dropped.stderr);
+    assert.match(dropped.stderr, /dropped privileges: now user nobody/);
+    assert.equal(dropped.stdout, asRoot.stdout);
+  });
+});
