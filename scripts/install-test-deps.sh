@@ -3,9 +3,10 @@
 #   build:  libpcap-dev, a C++ toolchain and python3 for node-gyp (the pcap binding)
 #   tests:  nfdump (nfcapd collector), tshark/editcap (independent decoder),
 #           python3-scapy (fixture generator), iproute2 (network namespaces),
-#           tcpreplay (live replay), softflowd (benchmark reference)
+#           tcpreplay (live replay), softflowd (benchmark reference),
+#           tini (the image's init, run on the host by the deployment tests)
 set -euo pipefail
-packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd procps)
+packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd procps tini)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

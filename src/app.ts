@@ -157,7 +157,10 @@ export async function runProbe(options: ProbeOptions, log: Logger): Promise<numb
   } catch (error) {
     await capture.finished.catch(() => undefined);
     await Promise.all(collectors.map((c) => c.close()));
-    throw new ProbeError(error instanceof CaptureOpenError ? error.code : 'E_CAPTURE', (error as Error).message);
+    const message = (error as Error).message;
+    // libpcap's "socket: Operation not permitted" does not say what is missing
+    const hint = live && /not permitted|permission/i.test(message) ? ' (live capture needs root, or CAP_NET_RAW and CAP_NET_ADMIN)' : '';
+    throw new ProbeError(error instanceof CaptureOpenError ? error.code : 'E_CAPTURE', message + hint);
   }
   const labels = opened.map((o) => (o.name === '-' ? 'stdin' : o.name));
   opened.forEach((o, i) => log.info(`${live ? 'capturing on' : 'reading'} ${labels[i]} (${o.linkTypeName})`));

@@ -6,7 +6,7 @@
  * with no flow lost, and a non-zero exit when the captured interface goes away.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +14,7 @@ import { resolveIdentity } from '../src/privileges/identity.js';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair } from './helpers/netns.js';
 import { PROJECT_ROOT, isRoot, run, start, startProbe, waitFor, type Running } from './helpers/processes.js';
+import { copyRuntimeTree, type RuntimeTree } from './helpers/runtime-tree.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
 const skip = isRoot() ? false : 'needs root for network namespaces and the privilege drop (CI runs as root)';
@@ -242,5 +243,112 @@ describe('--user where it cannot work', { skip }, () => {
     assert.equal(dropped.code, 0, dropped.stderr);
     assert.match(dropped.stderr, /dropped privileges: now user nobody/);
     assert.equal(dropped.stdout, asRoot.stdout);
+  });
+});
+
+/** KEY=value lines of an environment file (systemd's EnvironmentFile, simple form). */
+function environmentFile(path: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) vars[m[1]!] = m[2]!;
+  }
+  return vars;
+}
+
+/** Values of a key in a unit file's [Service] section, space-separated words. */
+function unitWords(path: string, key: string): string[] {
+  const m = new RegExp(`^${key}=(.*)$`, 'm').exec(readFileSync(path, 'utf8'));
+  return m === null ? [] : m[1]!.trim().split(/\s+/);
+}
+
+const tini = existsSync('/usr/bin/tini') ? '/usr/bin/tini' : undefined;
+
+describe('from a production-only tree, as the image and the unit start it', { skip }, () => {
+  const net = new VethPair('r');
+  let app: RuntimeTree;
+  before(() => {
+    net.create();
+    app = copyRuntimeTree();
+  });
+  after(() => {
+    net.remove();
+    app.remove();
+  });
+
+  test("the image's ENTRYPOINT: tini passes SIGTERM to node, the flush completes, the status comes back", { skip: tini === undefined ? 'tini is not installed (scripts/install-test-deps.sh)' : false }, async () => {
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    const env = imageEnvironment({
+      FLOWPROBE_INTERFACE: net.ifB,
+      FLOWPROBE_COLLECTOR: `127.0.0.1:${nfcapd.port}`,
+      FLOWPROBE_INACTIVE_TIMEOUT: '60',
+      NODE_ENV: 'production',
+    });
+    // ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "/app/dist/cli.js"]
+    const entrypoint = start('ip', ['netns', 'exec', net.nsB, tini!, '--', process.execPath, app.cli], { env });
+    try {
+      await waitFor(() => entrypoint.stderrSoFar().includes('dropped privileges'), 10_000, 'the probe to drop privileges');
+      await sendUdp(net, 40004);
+      await new Promise((r) => setTimeout(r, 500));
+      entrypoint.child.kill('SIGTERM'); // what docker stop does: the signal goes to PID 1, tini
+      const result = await entrypoint.result;
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /SIGTERM: flushing flows and stopping/);
+      await nfcapd.stop();
+      assert.deepEqual((await nfcapd.totals()).get(`${net.addrA} ${net.addrB} 17 40004 5000`), { packets: 100, octets: 12800 });
+      const bad = await run(tini!, ['--', process.execPath, app.cli, '--frobnicate'], { env });
+      assert.equal(bad.code, 2, 'the probe\'s exit status comes back through tini');
+    } finally {
+      await stopped(entrypoint);
+      await nfcapd.stop().catch(() => undefined);
+      nfcapd.remove();
+    }
+  });
+
+  test('the systemd unit: a non-root user with only its ambient capabilities captures (no runtime drop)', async () => {
+    const unit = join(PROJECT_ROOT, 'config/flowprobe.service');
+    const caps = unitWords(unit, 'AmbientCapabilities').map((c) => c.replace(/^CAP_/, '').toLowerCase());
+    assert.deepEqual(caps, ['net_raw', 'net_admin']);
+    const nobody = resolveIdentity('nobody', 'nogroup');
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOWPROBE_')) env[k] = v;
+    Object.assign(env, environmentFile(join(PROJECT_ROOT, 'config/flowprobe.env')), {
+      FLOWPROBE_INTERFACE: net.ifB,
+      FLOWPROBE_COLLECTOR: `127.0.0.1:${nfcapd.port}`,
+      FLOWPROBE_INACTIVE_TIMEOUT: '60',
+    });
+    // User=, AmbientCapabilities=, CapabilityBoundingSet=, NoNewPrivileges=yes, as setpriv does them
+    const capList = caps.map((c) => `+${c}`).join(',');
+    const setpriv = [
+      'setpriv',
+      `--reuid=${nobody.uid}`,
+      `--regid=${nobody.gid}`,
+      '--clear-groups',
+      `--inh-caps=-all,${capList}`,
+      `--ambient-caps=-all,${capList}`,
+      `--bounding-set=-all,${capList}`,
+      '--no-new-privs',
+      '--',
+    ];
+    const service = start('ip', ['netns', 'exec', net.nsB, ...setpriv, process.execPath, app.cli], { env });
+    try {
+      await waitFor(() => service.stderrSoFar().includes('exporting NetFlow'), 10_000, 'the probe to start');
+      assert.doesNotMatch(service.stderrSoFar(), /dropped privileges|running as root/);
+      const status = readFileSync(`/proc/${service.child.pid!}/status`, 'utf8');
+      assert.match(status, new RegExp(`^Uid:\\s+${nobody.uid}\\s`, 'm'));
+      assert.match(status, /^CapEff:\s+0000000000003000$/m, 'net_raw and net_admin only');
+      await sendUdp(net, 40006);
+      await new Promise((r) => setTimeout(r, 500));
+      service.child.kill('SIGTERM');
+      const result = await service.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      assert.deepEqual((await nfcapd.totals()).get(`${net.addrA} ${net.addrB} 17 40006 5000`), { packets: 100, octets: 12800 });
+    } finally {
+      await stopped(service);
+      await nfcapd.stop().catch(() => undefined);
+      nfcapd.remove();
+    }
   });
 });
