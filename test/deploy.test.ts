@@ -221,7 +221,7 @@ describe('the captured interface goes away', { skip }, () => {
   });
 });
 
-describe('--user where it cannot work', { skip }, () => {
+describe('errors a deployment meets: one line each', { skip }, () => {
   test('an unknown user is one line and exit 2, before any capture opens', async () => {
     const result = await startProbe(['-i', 'lo', '--user', 'no-such-user-here']).result;
     assert.equal(result.code, 2);
@@ -234,6 +234,21 @@ describe('--user where it cannot work', { skip }, () => {
     const result = await startProbe(['-i', 'lo'], { env: { ...process.env, FLOWPROBE_COLECTOR: '127.0.0.1:9995' } }).result;
     assert.equal(result.code, 2);
     assert.match(result.stderr.trim(), /^flowprobe: FLOWPROBE_COLECTOR: no such option [^\n]*$/);
+  });
+
+  test('no route to the collector at start: one line naming it, exit 1 (the supervisor tries again), no stack trace', async () => {
+    const ns = `fp-${process.pid}-u`; // a namespace whose loopback is down: 127.0.0.1 is unreachable
+    await run('ip', ['netns', 'del', ns]);
+    assert.equal((await run('ip', ['netns', 'add', ns])).code, 0);
+    try {
+      const result = await startProbe(['-r', join(PROJECT_ROOT, 'test/fixtures/basic.pcap'), '-n', '127.0.0.1:9995'], {
+        prefix: ['ip', 'netns', 'exec', ns],
+      }).result;
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr, 'flowprobe: error: collector 127.0.0.1:9995: cannot send to 127.0.0.1 port 9995 (ENETUNREACH)\n');
+    } finally {
+      await run('ip', ['netns', 'del', ns]);
+    }
   });
 
   test('reading a file also drops (exit 0, same flows)', async () => {
