@@ -163,8 +163,8 @@ export function parseCommandLine(argv: string[]): CliResult {
     .option('filter', { type: 'string', describe: 'BPF filter, for the environment or config file (filter words after the options replace it)' })
     .option('user', { type: 'string', describe: 'once the captures and sockets are open, switch to this user (name or uid; needs root)' })
     .option('group', { type: 'string', describe: "with --user: switch to this group (name or gid) instead of the user's own" })
-    .option('config', { alias: 'c', type: 'string', describe: 'JSON file of options (keys = long option names); flags and environment override it' })
-    .config('config', (path: string) => {
+    .option('config', { alias: 'c', type: 'string' })
+    .config('config', 'JSON file of options (keys = long option names); flags and environment win over it', (path: string) => {
       sources.configPath = path;
       sources.config = loadConfigFile(path);
       return sources.config;
