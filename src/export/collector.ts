@@ -67,7 +67,7 @@ export class Collector {
           if (error === undefined || error === null) resolve();
           else reject(error);
         };
-        socket.connect(target.port, address, connected as () => void);
+        socket.connect(target.port, address, connected);
       });
     } catch (error) {
       await wrapped.close().catch(() => undefined);
