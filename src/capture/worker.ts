@@ -243,12 +243,22 @@ function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: str
   port!.close();
 }
 
+/** Whether the interface is gone, or goes within `withinMs` (the kernel fails the capture socket before sysfs forgets the device). */
+function interfaceGone(name: string, withinMs: number): boolean {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; ; waited += 20) {
+    if (!interfaceExists(name)) return true;
+    if (waited >= withinMs) return false;
+    Atomics.wait(pause, 0, 0, 20);
+  }
+}
+
 function readError(source: Source): string {
   if (source.spec.kind === 'live') {
     // libpcap says only "error"; the system says whether the device still exists
-    return interfaceExists(source.name)
-      ? `${source.name}: capture read error (the interface is still there)`
-      : `${source.name}: the interface went away (capture read error)`;
+    return interfaceGone(source.name, 1000)
+      ? `${source.name}: the interface went away (capture read error)`
+      : `${source.name}: capture read error (the interface is still there)`;
   }
   return `${source.name}: read error after ${counters[source.counterBase + SourceCounter.packets]} packets (truncated or corrupt capture file)`;
 }
