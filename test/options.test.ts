@@ -489,6 +489,11 @@ describe('parseCommandLine: environment', () => {
     assert.equal(parse('--user', '65534').user, '65534');
   });
 
+  it('--help still answers when a variable is wrong', () => {
+    const help = withEnv({ FLOWPROBE_COLECTOR: 'x' }, () => parseCommandLine(['--help']));
+    assert.equal(help.kind, 'exit');
+  });
+
   it('--help names the environment variables', () => {
     const help = parseCommandLine(['--help']);
     assert.ok(help.kind === 'exit' && help.output.includes('FLOWPROBE_ACTIVE_TIMEOUT'));

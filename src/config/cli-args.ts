@@ -186,7 +186,9 @@ export function parseCommandLine(argv: string[]): CliResult {
   const described = (parser as unknown as { getOptions(): DescribedOptions }).getOptions();
   sources.aliases = described.alias;
   const longNames = Object.keys(described.key).filter((k) => k.length > 1 && k !== 'help' && k !== 'version');
-  checkEnvironment(process.env, longNames, described.boolean);
+  // --help and --version answer whatever the environment holds
+  const asksForHelp = argv.some((a) => ['-h', '--help', '-V', '--version'].includes(a));
+  if (!asksForHelp) checkEnvironment(process.env, longNames, described.boolean);
 
   const args = parser.parseSync(argv, {}, (_error, _argv, text) => {
     output = text;
