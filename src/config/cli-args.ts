@@ -23,7 +23,8 @@ export function environmentName(option: string): string {
 /**
  * Repeatable options take several values in one flag, variable or config string,
  * separated by commas or spaces (FLOWPROBE_COLLECTOR="10.0.0.5:9995,10.0.0.6:2055"):
- * neither an interface name nor HOST:PORT can hold either.
+ * no HOST:PORT holds either, and Linux interface names have no spaces (nor, in
+ * practice, commas).
  */
 function asList(value: unknown): string[] {
   if (value === undefined) return [];
