@@ -5,9 +5,10 @@
 #           python3-scapy (fixture generator), iproute2 (network namespaces),
 #           tcpreplay (live replay), softflowd (benchmark reference),
 #           prometheus (promtool and a real server scraping the probe's /metrics),
-#           bsdutils (script: a pseudo-terminal for the progress bar test)
+#           bsdutils (script: a pseudo-terminal for the progress bar test),
+#           tini (the image's init, run on the host by the deployment tests)
 set -euo pipefail
-packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd procps prometheus bsdutils)
+packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd procps prometheus bsdutils tini)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

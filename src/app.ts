@@ -21,6 +21,16 @@ import { MalformedWatch } from './stats/malformed-watch.js';
 import { readProbeStats, type ExportStats, type ProbeStats } from './stats/probe-stats.js';
 import { StatusLine } from './stats/status-line.js';
 import { formatSummary } from './stats/summary.js';
+import {
+  currentIds,
+  describeDrop,
+  dropPrivileges,
+  listCapabilities,
+  planDrop,
+  readEffectiveCapabilities,
+  type DropReport,
+} from './privileges/drop.js';
+import { resolveIdentity, type Identity } from './privileges/identity.js';
 
 /** An operational failure (capture cannot open, file unreadable): one line, exit 1. */
 export class ProbeError extends Error {
@@ -61,6 +71,14 @@ function sourcesFrom(options: ProbeOptions): CaptureSourceSpec[] {
   }));
 }
 
+/** --user/--group, resolved and checked before anything is opened (UsageError if impossible). */
+function privilegeDropPlan(options: ProbeOptions): { target: Identity; drop: boolean } | undefined {
+  if (options.user === undefined) return undefined;
+  const target = resolveIdentity(options.user, options.group);
+  return { target, drop: planDrop(target, currentIds(), readEffectiveCapabilities()) === 'drop' };
+}
+
+
 /** Where the run is, for /readyz: ready only while capturing and exporting. */
 type Phase = 'starting' | 'capturing' | 'stopping' | 'finished';
 
@@ -80,6 +98,8 @@ export interface RunEnvironment {
 }
 
 export async function runProbe(options: ProbeOptions, { log, terminal }: RunEnvironment): Promise<number> {
+  // --user/--group are checked before anything opens, the metrics listener included
+  const privileges = privilegeDropPlan(options);
   let phase: Phase = 'starting';
   let readStats: (() => ProbeStats) | undefined;
   let server: MetricsServer | undefined;
@@ -97,7 +117,7 @@ export async function runProbe(options: ProbeOptions, { log, terminal }: RunEnvi
     log.info({ url: `${server.url}/metrics` }, `serving metrics on ${server.url}/metrics (/healthz, /readyz)`);
   }
   try {
-    return await runCapture(options, log, terminal, {
+    return await runCapture(options, privileges, log, terminal, {
       attach: (read) => (readStats = read),
       phase: (next) => (phase = next),
       linger: server === undefined ? undefined : () => linger(options.metricsLinger, log),
@@ -115,7 +135,13 @@ interface RunHooks {
   linger: (() => Promise<void>) | undefined;
 }
 
-async function runCapture(options: ProbeOptions, log: Logger, terminal: TerminalStderr | undefined, hooks: RunHooks): Promise<number> {
+async function runCapture(
+  options: ProbeOptions,
+  privileges: ReturnType<typeof privilegeDropPlan>,
+  log: Logger,
+  terminal: TerminalStderr | undefined,
+  hooks: RunHooks,
+): Promise<number> {
   const live = options.read === undefined;
   const collectors: Collector[] = [];
   try {
@@ -196,7 +222,10 @@ async function runCapture(options: ProbeOptions, log: Logger, terminal: Terminal
   } catch (error) {
     await capture.finished.catch(() => undefined);
     await Promise.all(collectors.map((c) => c.close()));
-    throw new ProbeError(error instanceof CaptureOpenError ? error.code : 'E_CAPTURE', (error as Error).message);
+    const message = (error as Error).message;
+    // libpcap's "socket: Operation not permitted" does not say what is missing
+    const hint = live && /not permitted|permission/i.test(message) ? ' (live capture needs root, or CAP_NET_RAW and CAP_NET_ADMIN)' : '';
+    throw new ProbeError(error instanceof CaptureOpenError ? error.code : 'E_CAPTURE', message + hint);
   }
   const labels = opened.map((o) => (o.name === '-' ? 'stdin' : o.name));
   opened.forEach((o, i) => log.info({ source: labels[i], linkType: o.linkTypeName }, `${live ? 'capturing on' : 'reading'} ${labels[i]} (${o.linkTypeName})`));
@@ -207,6 +236,31 @@ async function runCapture(options: ProbeOptions, log: Logger, terminal: Terminal
       ? `exporting NetFlow v5 to ${collectors.map((c) => c.label).join(', ')}`
       : 'no collector given: printing flows to stdout',
   );
+
+  // Everything that needs a privilege (captures, sockets) is open: give it up.
+  if (privileges?.drop === true) {
+    const previousUid = process.geteuid?.() ?? 0;
+    let report: DropReport;
+    try {
+      report = dropPrivileges(privileges.target);
+    } catch (error) {
+      capture.stop();
+      await capture.finished.catch(() => undefined);
+      await exporter.drain();
+      await Promise.all(collectors.map((c) => c.close()));
+      throw new ProbeError('E_PRIVILEGE_DROP', `cannot drop privileges: ${(error as Error).message}`);
+    }
+    for (const line of describeDrop(report, previousUid)) log.info(line);
+  } else if (privileges !== undefined) {
+    const { user, uid, group, gid } = privileges.target;
+    const capabilities = readEffectiveCapabilities();
+    log.info(
+      `already running as user ${user} (uid ${uid}), group ${group} (gid ${gid}): nothing to drop` +
+        (capabilities !== undefined && capabilities !== 0n ? ` (with ${listCapabilities(capabilities, uid)})` : ''),
+    );
+  } else if (live && process.geteuid?.() === 0) {
+    log.info('running as root: --user NAME (and --group) would drop every privilege once the capture is open');
+  }
 
   const exportStats = (): ExportStats => ({
     datagrams: exporter.stats.datagramsBuilt,
@@ -270,7 +324,13 @@ async function runCapture(options: ProbeOptions, log: Logger, terminal: Terminal
     const outcome = await capture.finished;
     readToTheEnd = outcome.outcome === 'end_of_file';
     if (outcome.outcome === 'read_error') {
-      log.error(outcome.message ?? 'capture read error');
+      // Live: exit non-zero so the supervisor (systemd, Docker's restart policy)
+      // starts the probe again; after the privilege drop it could not reopen the capture.
+      log.error(
+        live
+          ? `${outcome.message ?? 'capture read error'}: exporting the cached flows, then exiting with status 1 for the supervisor to restart flowprobe`
+          : (outcome.message ?? 'capture read error'),
+      );
       exitCode = 1;
     }
   } catch (error) {

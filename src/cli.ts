@@ -31,6 +31,11 @@ async function main(): Promise<number> {
   try {
     return await runProbe(parsed.options, { log, terminal });
   } catch (error) {
+    // --user/--group are checked against the system once the run begins
+    if (error instanceof UsageError) {
+      process.stderr.write(`flowprobe: ${error.message} (see flowprobe --help)\n`);
+      return 2;
+    }
     if (error instanceof ProbeError) {
       log.error({ code: error.code }, error.message);
       return 1;

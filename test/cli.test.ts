@@ -157,7 +157,7 @@ describe('file mode runs on capture time', () => {
 });
 
 describe('stopping', () => {
-  test('SIGTERM during a large file: every flow read is exported, within a second', async () => {
+  test('SIGTERM during a large file: every flow read is exported, inside the 10 s grace period', async () => {
     const big = join(work, 'big.pcap');
     writeSyntheticCapture({ path: big, packets: 4_000_000, flows: 100_000, seed: 5 });
     const nfcapd = await Nfcapd.start();
@@ -172,7 +172,8 @@ describe('stopping', () => {
       assert.equal(result.code, 0, result.stderr);
       const captured = Number(/packets captured: (\d+)/.exec(result.stderr)?.[1]);
       assert.ok(captured > 0 && captured < 4_000_000, `stopped part way (${captured} packets)`);
-      assert.ok(stopMs < 1000, `stopped ${stopMs.toFixed(0)} ms after SIGTERM`);
+      // the spec's bound (docker stop's default grace period), not a speed: the figure is printed below
+      assert.ok(stopMs < 10_000, `stopped ${stopMs.toFixed(0)} ms after SIGTERM`);
       const sent = Number(/(\d+) records sent/.exec(result.stderr)?.[1]);
       const created = Number(/flows created: (\d+)/.exec(result.stderr)?.[1]);
       assert.equal(sent, created, 'every flow created was exported');

@@ -104,7 +104,7 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
     }
   });
 
-  test('SIGTERM during a saturated capture flushes and exits within a second', async () => {
+  test('SIGTERM during a saturated capture flushes and exits inside the 10 s grace period', async () => {
     const capture = join(work, 'flood.pcap');
     writeSyntheticCapture({ path: capture, packets: 400_000, flows: 20_000, seed: 7 });
     const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
@@ -122,7 +122,8 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
       assert.equal(result.code, 0, result.stderr);
       const captured = Number(/packets captured: (\d+)/.exec(result.stderr)?.[1]);
       assert.ok(captured > 10_000, `the capture was loaded (${captured} packets)`);
-      assert.ok(stopMs < 1000, `stopped ${stopMs.toFixed(0)} ms after SIGTERM`);
+      // the spec's bound (docker stop's default grace period), not a speed: the figure is printed below
+      assert.ok(stopMs < 10_000, `stopped ${stopMs.toFixed(0)} ms after SIGTERM`);
       await nfcapd.stop();
       // every record the probe reports sent reached the collector
       const sentRecords = Number(/(\d+) records sent/.exec(result.stderr)?.[1]);

@@ -56,6 +56,8 @@ describe('parseCommandLine: defaults', () => {
       exportRate: DEFAULTS.exportRate,
       exportQueue: DEFAULTS.exportQueue,
       filter: '',
+      user: undefined,
+      group: undefined,
       tickMs: 1000,
       metricsListen: { host: '127.0.0.1', port: 9464 },
       metricsLinger: 0,
@@ -404,5 +406,176 @@ describe('createLogger', () => {
     assert.equal(out.length, 1);
     assert.equal(out[0]!.split('\n').length, 2, 'one line and its newline');
     assert.equal((JSON.parse(out[0]!) as { msg: string }).msg, 'statistics:\n  packets captured: 3');
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+/** Run `fn` with these FLOWPROBE_* variables set (and every other FLOWPROBE_* unset). */
+function withEnv<T>(vars: Record<string, string>, fn: () => T): T {
+  const saved = Object.entries(process.env).filter(([k]) => k.startsWith('FLOWPROBE_'));
+  for (const [k] of saved) delete process.env[k];
+  Object.assign(process.env, vars);
+  try {
+    return fn();
+  } finally {
+    for (const k of Object.keys(process.env)) if (k.startsWith('FLOWPROBE_')) delete process.env[k];
+    for (const [k, v] of saved) process.env[k] = v;
+  }
+}
+
+describe('parseCommandLine: environment', () => {
+  it('FLOWPROBE_<LONG NAME> sets every kind of option', () => {
+    const o = withEnv(
+      {
+        FLOWPROBE_INTERFACE: 'eth1',
+        FLOWPROBE_COLLECTOR: '127.0.0.1:9995',
+        FLOWPROBE_EXPORT_SOURCE: '192.0.2.1',
+        FLOWPROBE_ACTIVE_TIMEOUT: '300',
+        FLOWPROBE_INACTIVE_TIMEOUT: '2.5',
+        FLOWPROBE_TCP_END_TIMEOUT: '0',
+        FLOWPROBE_MAX_FLOWS: '1000',
+        FLOWPROBE_SNAPLEN: '128',
+        FLOWPROBE_BUFFER_SIZE: '1048576',
+        FLOWPROBE_NO_PROMISC: 'true',
+        FLOWPROBE_ENGINE_TYPE: '1',
+        FLOWPROBE_ENGINE_ID: '2',
+        FLOWPROBE_EXPORT_RATE: '100',
+        FLOWPROBE_EXPORT_QUEUE: '64',
+        FLOWPROBE_FILTER: 'not port 22',
+        FLOWPROBE_USER: 'nobody',
+        FLOWPROBE_GROUP: 'nogroup',
+        FLOWPROBE_METRICS_LISTEN: '127.0.0.1:9465',
+        FLOWPROBE_METRICS_LINGER: '5',
+        FLOWPROBE_LOG_LEVEL: 'warn',
+        FLOWPROBE_STATUS_INTERVAL: '30',
+      },
+      () => parse(),
+    );
+    assert.deepEqual(o, {
+      interfaces: [{ name: 'eth1', ifIndex: undefined }],
+      read: undefined,
+      collectors: [{ host: '127.0.0.1', port: 9995 }],
+      exportSource: '192.0.2.1',
+      activeTimeout: 300,
+      inactiveTimeout: 2.5,
+      tcpEndTimeout: 0,
+      maxFlows: 1000,
+      snaplen: 128,
+      bufferSize: 1048576,
+      promiscuous: false,
+      engineType: 1,
+      engineId: 2,
+      exportRate: 100,
+      exportQueue: 64,
+      filter: 'not port 22',
+      user: 'nobody',
+      group: 'nogroup',
+      tickMs: 1000,
+      metricsListen: { host: '127.0.0.1', port: 9465 },
+      metricsLinger: 5,
+      logLevel: 'warn',
+      statusInterval: 30,
+    });
+    assert.equal(withEnv({ FLOWPROBE_READ: 'capture.pcap' }, () => parse()).read, 'capture.pcap');
+    assert.equal(withEnv({ FLOWPROBE_NO_PROMISC: 'false' }, () => parse()).promiscuous, true);
+  });
+
+  it('precedence: flags > environment > config file > defaults, option by option', () => {
+    const path = configFile('precedence.json', {
+      'active-timeout': 111,
+      'inactive-timeout': 22,
+      'tcp-end-timeout': 3,
+      collector: ['192.0.2.30:3000'],
+    });
+    const o = withEnv(
+      { FLOWPROBE_ACTIVE_TIMEOUT: '222', FLOWPROBE_INACTIVE_TIMEOUT: '33', FLOWPROBE_COLLECTOR: '192.0.2.20:2000' },
+      () => parse('-c', path, '--active-timeout', '333', '-n', '192.0.2.10:1000'),
+    );
+    assert.equal(o.activeTimeout, 333, 'flag beats environment and file');
+    assert.equal(o.inactiveTimeout, 33, 'environment beats file');
+    assert.equal(o.tcpEndTimeout, 3, 'file beats default');
+    assert.equal(o.engineId, DEFAULTS.engineId, 'default when nothing sets it');
+    assert.deepEqual(o.collectors, [{ host: '192.0.2.10', port: 1000 }], 'a repeatable flag replaces the others, not adds');
+    const fromEnv = withEnv({ FLOWPROBE_COLLECTOR: '192.0.2.20:2000' }, () => parse('-c', path));
+    assert.deepEqual(fromEnv.collectors, [{ host: '192.0.2.20', port: 2000 }]);
+  });
+
+  it('FLOWPROBE_CONFIG names the config file; a flag or variable still beats it', () => {
+    const path = configFile('from-env.json', { 'active-timeout': 120, 'engine-id': 9 });
+    const o = withEnv({ FLOWPROBE_CONFIG: path, FLOWPROBE_ENGINE_ID: '4' }, () => parse('--active-timeout', '60'));
+    assert.equal(o.activeTimeout, 60);
+    assert.equal(o.engineId, 4);
+    assert.equal(withEnv({ FLOWPROBE_CONFIG: path }, () => parse()).engineId, 9);
+  });
+
+  it('repeatable options take several values separated by commas or spaces', () => {
+    const o = withEnv({ FLOWPROBE_COLLECTOR: '10.0.0.5:9995, [2001:db8::5]:2055 collector.example:1', FLOWPROBE_INTERFACE: 'eth1,7:eth2' }, () =>
+      parse(),
+    );
+    assert.deepEqual(o.collectors, [
+      { host: '10.0.0.5', port: 9995 },
+      { host: '2001:db8::5', port: 2055 },
+      { host: 'collector.example', port: 1 },
+    ]);
+    assert.deepEqual(o.interfaces, [
+      { name: 'eth1', ifIndex: undefined },
+      { name: 'eth2', ifIndex: 7 },
+    ]);
+    assert.deepEqual(parse('-n', '10.0.0.5:9995,10.0.0.6:2055').collectors.length, 2, 'in one flag too');
+  });
+
+  it('filter words on the command line replace FLOWPROBE_FILTER', () => {
+    assert.equal(withEnv({ FLOWPROBE_FILTER: 'udp' }, () => parse('tcp', 'port', '80')).filter, 'tcp port 80');
+    assert.equal(withEnv({ FLOWPROBE_FILTER: 'udp' }, () => parse('-i', 'eth0')).filter, 'udp');
+    assert.equal(parse('--filter', 'icmp').filter, 'icmp');
+  });
+
+  it('an empty FLOWPROBE_USER means no drop (turns the image default off)', () => {
+    assert.equal(withEnv({ FLOWPROBE_USER: '' }, () => parse()).user, undefined);
+    assert.equal(withEnv({ FLOWPROBE_USER: '', FLOWPROBE_GROUP: '' }, () => parse()).group, undefined);
+  });
+
+  it('an unknown FLOWPROBE_ variable, or a short alias as one, is named', () => {
+    withEnv({ FLOWPROBE_ACTIV_TIMEOUT: '5' }, () => rejects([], 'FLOWPROBE_ACTIV_TIMEOUT', 'no such option'));
+    withEnv({ FLOWPROBE_N: '127.0.0.1:9995' }, () => rejects([], 'FLOWPROBE_N'));
+    withEnv({ FLOWPROBE_HELP: 'true' }, () => rejects([], 'FLOWPROBE_HELP'));
+    withEnv({ FLOWPROBE_active_timeout: '5' }, () => rejects([], 'FLOWPROBE_active_timeout'));
+  });
+
+  it('booleans take true or false only', () => {
+    withEnv({ FLOWPROBE_NO_PROMISC: '1' }, () => rejects([], 'FLOWPROBE_NO_PROMISC', 'true or false', '"1"'));
+    withEnv({ FLOWPROBE_NO_PROMISC: 'yes' }, () => rejects([], 'FLOWPROBE_NO_PROMISC'));
+  });
+
+  it('a bad value from the environment names the variable; from the file, the file', () => {
+    withEnv({ FLOWPROBE_ACTIVE_TIMEOUT: 'soon' }, () => rejects([], '--active-timeout (from FLOWPROBE_ACTIVE_TIMEOUT)', '"soon"'));
+    withEnv({ FLOWPROBE_COLLECTOR: 'nowhere' }, () => rejects([], '--collector (from FLOWPROBE_COLLECTOR)', 'nowhere'));
+    withEnv({ FLOWPROBE_MAX_FLOWS: '' }, () => rejects([], '--max-flows (from FLOWPROBE_MAX_FLOWS)'));
+    // the flag's value is the bad one: no mention of the variable
+    withEnv({ FLOWPROBE_ENGINE_ID: '3' }, () => {
+      assert.throws(() => parseCommandLine(['--engine-id', '300']), (e: Error) => /^--engine-id: /.test(e.message));
+    });
+    const path = configFile('bad-rate.json', { 'export-rate': 0 });
+    rejects(['-c', path], `--export-rate (from ${path})`);
+  });
+
+  it('--group needs --user; --user and --group are kept as given', () => {
+    rejects(['--group', 'nogroup'], '--group', '--user');
+    const o = parse('--user', 'nobody', '--group', 'nogroup');
+    assert.equal(o.user, 'nobody');
+    assert.equal(o.group, 'nogroup');
+    assert.equal(parse('--user', '65534').user, '65534');
+  });
+
+  it('--help still answers when a variable is wrong', () => {
+    const help = withEnv({ FLOWPROBE_COLECTOR: 'x' }, () => parseCommandLine(['--help']));
+    assert.equal(help.kind, 'exit');
+  });
+
+  it('--help names the environment variables', () => {
+    const help = parseCommandLine(['--help']);
+    assert.ok(help.kind === 'exit' && help.output.includes('FLOWPROBE_ACTIVE_TIMEOUT'));
+    assert.ok(help.kind === 'exit' && help.output.includes('--user'));
   });
 });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { pcapBinding } from './pcap-binding.js';
 
 /** The system's ifIndex for an interface (0 for "any" or when unknown). */
@@ -15,4 +15,9 @@ export function systemIfIndex(name: string): number {
 /** libpcap's default capture device (loads the addon: call it in the capture worker only). */
 export function defaultDevice(): string {
   return pcapBinding().default_device();
+}
+
+/** Whether the system still has this interface ("any" always exists). */
+export function interfaceExists(name: string): boolean {
+  return name === 'any' || existsSync(`/sys/class/net/${name}`);
 }

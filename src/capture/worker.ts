@@ -8,7 +8,7 @@ import { FlowCache } from '../cache/flow-cache.js';
 import { ControlWord, DataPlaneCounter, SourceCounter, sourceCounterBase } from '../counters/data-plane.js';
 import { DecodeResult, DecodedPacket, decodeFrame } from '../decode/decode.js';
 import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/record-batch.js';
-import { defaultDevice, systemIfIndex } from './interfaces.js';
+import { defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
 import type {
@@ -243,10 +243,24 @@ function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: str
   port!.close();
 }
 
+/** Whether the interface is gone, or goes within `withinMs` (the kernel fails the capture socket before sysfs forgets the device). */
+function interfaceGone(name: string, withinMs: number): boolean {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; ; waited += 20) {
+    if (!interfaceExists(name)) return true;
+    if (waited >= withinMs) return false;
+    Atomics.wait(pause, 0, 0, 20);
+  }
+}
+
 function readError(source: Source): string {
-  return source.spec.kind === 'live'
-    ? `${source.name}: capture failed (interface down or gone?)`
-    : `${source.name}: read error after ${counters[source.counterBase + SourceCounter.packets]} packets (truncated or corrupt capture file)`;
+  if (source.spec.kind === 'live') {
+    // libpcap says only "error"; the system says whether the device still exists
+    return interfaceGone(source.name, 1000)
+      ? `${source.name}: the interface went away (capture read error)`
+      : `${source.name}: capture read error (the interface is still there)`;
+  }
+  return `${source.name}: read error after ${counters[source.counterBase + SourceCounter.packets]} packets (truncated or corrupt capture file)`;
 }
 
 /** Live: read what every interface has buffered. */

@@ -15,9 +15,93 @@ import {
 
 export const VERSION = '0.1.0';
 
+/** Every long option can also come from FLOWPROBE_<NAME>: --active-timeout ← FLOWPROBE_ACTIVE_TIMEOUT. */
+export const ENV_PREFIX = 'FLOWPROBE';
+
+export function environmentName(option: string): string {
+  return `${ENV_PREFIX}_${option.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/**
+ * Repeatable options take several values in one flag, variable or config string,
+ * separated by commas or spaces (FLOWPROBE_COLLECTOR="10.0.0.5:9995,10.0.0.6:2055"):
+ * no HOST:PORT holds either, and Linux interface names have no spaces (nor, in
+ * practice, commas).
+ */
 function asList(value: unknown): string[] {
   if (value === undefined) return [];
-  return (Array.isArray(value) ? value : [value]).map(String);
+  return (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(/[\s,]+/)).filter((v) => v !== '');
+}
+
+/** A repeatable option given but empty ("-i ''") is a mistake, not "none". */
+function listOption(value: unknown): string[] {
+  const list = asList(value);
+  if (value !== undefined && list.length === 0) return [''];
+  return list;
+}
+
+/** A string option where '' means "not given" (FLOWPROBE_USER= turns the image's drop off). */
+function optionalString(name: string, value: unknown): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') throw new UsageError(`--${name}: expected one value, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+interface Sources {
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  aliases: Record<string, string[]>;
+  configPath: string | undefined;
+  config: Record<string, unknown> | undefined;
+}
+
+/** Was --name (or one of its short aliases) written on the command line? */
+function onCommandLine(name: string, sources: Sources): boolean {
+  const end = sources.argv.indexOf('--');
+  const words = end === -1 ? sources.argv : sources.argv.slice(0, end);
+  const short = (sources.aliases[name] ?? []).filter((a) => a.length === 1);
+  return words.some(
+    (w) =>
+      w === `--${name}` ||
+      w.startsWith(`--${name}=`) ||
+      short.some((a) => !w.startsWith('--') && w.startsWith(`-${a}`)),
+  );
+}
+
+/** Say where a bad value came from when it was not the command line. */
+function withOrigin(error: UsageError, sources: Sources): UsageError {
+  const match = /^--([a-z][a-z-]*): /.exec(error.message);
+  if (match === null) return error;
+  const name = match[1]!;
+  if (onCommandLine(name, sources)) return error;
+  const rest = error.message.slice(match[0].length);
+  const variable = environmentName(name);
+  if (sources.env[variable] !== undefined) return new UsageError(`--${name} (from ${variable}): ${rest}`);
+  if (sources.config !== undefined && name in sources.config) {
+    return new UsageError(`--${name} (from ${sources.configPath ?? 'the config file'}): ${rest}`);
+  }
+  return error;
+}
+
+/**
+ * yargs reads FLOWPROBE_* itself; check the names first so a typo is reported as
+ * the variable it is (yargs would say "Unknown argument: activ-timeout"), and so
+ * booleans take only true/false (yargs would read "1" as false).
+ */
+function checkEnvironment(env: NodeJS.ProcessEnv, longNames: readonly string[], booleans: readonly string[]): void {
+  const byVariable = new Map(longNames.map((name) => [environmentName(name), name]));
+  for (const [variable, value] of Object.entries(env)) {
+    if (!variable.startsWith(`${ENV_PREFIX}_`)) continue;
+    const name = byVariable.get(variable);
+    if (name === undefined) {
+      throw new UsageError(
+        `${variable}: no such option (variables are ${ENV_PREFIX}_ and a long option name in capitals, e.g. ${environmentName('collector')} for --collector)`,
+      );
+    }
+    if (booleans.includes(name) && value !== 'true' && value !== 'false') {
+      throw new UsageError(`${variable}: expected true or false, got ${JSON.stringify(value)}`);
+    }
+  }
 }
 
 function loadConfigFile(path: string): Record<string, unknown> {
@@ -39,14 +123,30 @@ function loadConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** The part of yargs' getOptions() read here: every key, the aliases, the boolean options. */
+interface DescribedOptions {
+  key: Record<string, unknown>;
+  alias: Record<string, string[]>;
+  boolean: string[];
+}
+
 export type CliResult = { kind: 'run'; options: ProbeOptions } | { kind: 'exit'; output: string };
 
-/** Parse the command line (and -c JSON file) into validated options. Throws UsageError. */
+/**
+ * Parse the command line, FLOWPROBE_* environment variables and the -c JSON file
+ * into validated options. Precedence: flags > environment > config file > defaults.
+ * Throws UsageError.
+ */
 export function parseCommandLine(argv: string[]): CliResult {
   let output = '';
+  const sources: Sources = { argv, env: process.env, aliases: {}, configPath: undefined, config: undefined };
   const parser = yargs(argv)
     .scriptName('flowprobe')
-    .usage('$0 [options] [bpf filter …]\n\nA NetFlow v5 probe: captures packets, keeps a flow cache, exports expired flows.')
+    .usage(
+      '$0 [options] [bpf filter …]\n\nA NetFlow v5 probe: captures packets, keeps a flow cache, exports expired flows.\n' +
+        `Every option can also be set by environment: ${ENV_PREFIX}_ and the long name in capitals ` +
+        `(${environmentName('active-timeout')}); flags > environment > config file > defaults.`,
+    )
     .parserConfiguration({ 'boolean-negation': false, 'camel-case-expansion': true })
     .option('interface', { alias: 'i', type: 'string', describe: 'live capture on [IFINDEX:]NAME (repeatable; "any" works)' })
     .option('read', { alias: 'r', type: 'string', describe: 'read a pcap or pcapng file ("-" = stdin) instead of an interface' })
@@ -70,8 +170,16 @@ export function parseCommandLine(argv: string[]): CliResult {
     .option('metrics-linger', { type: 'string', default: DEFAULTS.metricsLinger, describe: 'keep serving metrics this many seconds after the run ends' })
     .option('log-level', { type: 'string', default: DEFAULTS.logLevel, describe: 'debug, info, warn or error (logs go to stderr)' })
     .option('status-interval', { type: 'string', default: DEFAULTS.statusInterval, describe: 'seconds between status lines when live (0: none)' })
-    .option('config', { alias: 'c', type: 'string', describe: 'JSON file of options (keys = long option names); flags override it' })
-    .config('config', loadConfigFile)
+    .option('filter', { type: 'string', describe: 'BPF filter, for the environment or config file (filter words after the options replace it)' })
+    .option('user', { type: 'string', describe: 'once the captures and sockets are open, switch to this user (name or uid; needs root)' })
+    .option('group', { type: 'string', describe: "with --user: switch to this group (name or gid) instead of the user's own" })
+    .option('config', { alias: 'c', type: 'string' })
+    .config('config', 'JSON file of options (keys = long option names); flags and environment win over it', (path: string) => {
+      sources.configPath = path;
+      sources.config = loadConfigFile(path);
+      return sources.config;
+    })
+    .env(ENV_PREFIX)
     .strictOptions()
     .version(VERSION)
     .alias('version', 'V')
@@ -84,12 +192,29 @@ export function parseCommandLine(argv: string[]): CliResult {
       throw new UsageError(message ?? error?.message ?? 'invalid command line');
     });
 
+  // getOptions() is public in yargs but missing from @types/yargs
+  const described = (parser as unknown as { getOptions(): DescribedOptions }).getOptions();
+  sources.aliases = described.alias;
+  const longNames = Object.keys(described.key).filter((k) => k.length > 1 && k !== 'help' && k !== 'version');
+  // --help and --version answer whatever the environment holds
+  const asksForHelp = argv.some((a) => ['-h', '--help', '-V', '--version'].includes(a));
+  if (!asksForHelp) checkEnvironment(process.env, longNames, described.boolean);
+
   const args = parser.parseSync(argv, {}, (_error, _argv, text) => {
     output = text;
   });
   if (output !== '' || args['help'] === true || args['version'] === true) return { kind: 'exit', output };
 
-  const interfaces = asList(args['interface']).map(parseInterface);
+  try {
+    return { kind: 'run', options: validate(args) };
+  } catch (error) {
+    if (error instanceof UsageError) throw withOrigin(error, sources);
+    throw error;
+  }
+}
+
+function validate(args: Record<string, unknown> & { _: (string | number)[] }): ProbeOptions {
+  const interfaces = listOption(args['interface']).map(parseInterface);
   const read = args['read'];
   if (read !== undefined && interfaces.length > 0) {
     throw new UsageError('--read and --interface exclude each other: read a file or capture live');
@@ -98,10 +223,16 @@ export function parseCommandLine(argv: string[]): CliResult {
     throw new UsageError('--read: expected a file path or "-"');
   }
   const exportSource = args['exportSource'];
+  const words = args._.map(String).join(' ').trim();
+  const user = optionalString('user', args['user']);
+  const group = optionalString('group', args['group']);
+  if (group !== undefined && user === undefined) {
+    throw new UsageError('--group: give --user too (changing the group alone leaves the probe root)');
+  }
   const options: ProbeOptions = {
     interfaces,
     read,
-    collectors: asList(args['collector']).map((spec) => parseCollector(spec)),
+    collectors: listOption(args['collector']).map((spec) => parseCollector(spec)),
     exportSource: exportSource === undefined ? undefined : parseAddress('export-source', exportSource),
     activeTimeout: secondsOption('active-timeout', args['activeTimeout'], 1, 86400 * 7),
     inactiveTimeout: secondsOption('inactive-timeout', args['inactiveTimeout'], 1, 86400),
@@ -114,7 +245,10 @@ export function parseCommandLine(argv: string[]): CliResult {
     engineId: integerOption('engine-id', args['engineId'], 0, 255),
     exportRate: integerOption('export-rate', args['exportRate'], 1, 10_000_000),
     exportQueue: integerOption('export-queue', args['exportQueue'], 64, 10_000_000),
-    filter: args._.map(String).join(' ').trim(),
+    // words after the options are the command line's own filter: they win over --filter
+    filter: words !== '' ? words : (optionalString('filter', args['filter']) ?? '').trim(),
+    user,
+    group,
     tickMs: 1000,
     // A file replay is a batch job that may run beside a live probe: no port unless asked.
     metricsListen: parseListenAddress(
@@ -128,5 +262,5 @@ export function parseCommandLine(argv: string[]): CliResult {
   if (options.statusInterval > 0 && options.statusInterval < 1) {
     throw new UsageError(`--status-interval: expected 0 (none) or at least 1 second, got ${options.statusInterval}`);
   }
-  return { kind: 'run', options };
+  return options;
 }

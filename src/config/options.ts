@@ -39,6 +39,10 @@ export interface ProbeOptions {
   exportQueue: number;
   /** BPF filter as the user gave it ('' for none) */
   filter: string;
+  /** switch to this user (name or number) once captures and sockets are open; undefined: stay */
+  user: string | undefined;
+  /** and this group; undefined: the user's primary group */
+  group: string | undefined;
   /** how often live mode checks timeouts, ms */
   tickMs: number;
   /** where /metrics, /healthz and /readyz are served; undefined: off */

@@ -16,6 +16,10 @@ export class CollectorResolveError extends Error {
   readonly code = 'E_COLLECTOR_RESOLVE';
 }
 
+export class CollectorConnectError extends Error {
+  readonly code = 'E_COLLECTOR_CONNECT';
+}
+
 const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** Why a send failed, in a few words (errno codes are many; metric labels must stay few). */
@@ -79,14 +83,25 @@ export class Collector {
     }
     const family = isIP(address) === 6 ? 'udp6' : 'udp4';
     const wrapped = DgramAsPromised.createSocket({ type: family, sendBufferSize: SEND_BUFFER_BYTES });
-    if (exportSource !== undefined) await wrapped.bind(0, exportSource);
-    await new Promise<void>((resolve, reject) => {
-      wrapped.socket.once('error', reject);
-      wrapped.socket.connect(target.port, address, () => {
-        wrapped.socket.off('error', reject);
-        resolve();
+    try {
+      if (exportSource !== undefined) await wrapped.bind(0, exportSource);
+      await new Promise<void>((resolve, reject) => {
+        const socket = wrapped.socket;
+        socket.once('error', reject);
+        // A failed connect() (no route to the collector) comes to this callback, not
+        // to 'error'; ignored, the socket would stay unconnected and the first send throw.
+        const connected = (error?: Error): void => {
+          socket.off('error', reject);
+          if (error === undefined || error === null) resolve();
+          else reject(error);
+        };
+        socket.connect(target.port, address, connected);
       });
-    });
+    } catch (error) {
+      await wrapped.close().catch(() => undefined);
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new CollectorConnectError(`collector ${label}: cannot send to ${address} port ${target.port} (${code})`);
+    }
     return new Collector(label, address, target.port, wrapped);
   }
 

@@ -77,3 +77,22 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
+
+export interface LogRecord {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** The probe's stderr when it is not a terminal: one pino JSON record per line (50 = error). */
+export function logRecords(stderr: string): LogRecord[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogRecord);
+}
+
+/** The statistics summary's text, from its log record. */
+export function summaryText(stderr: string): string {
+  return logRecords(stderr).find((r) => r.msg.startsWith('statistics:'))?.msg ?? '';
+}

