@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
+import { parseIpcadCommandLine, type IpcadOptions } from './ipcad-options.js';
 import {
   DEFAULTS,
   UsageError,
@@ -39,14 +40,25 @@ function loadConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
-export type CliResult = { kind: 'run'; options: ProbeOptions } | { kind: 'exit'; output: string };
+export type CliResult =
+  | { kind: 'run'; options: ProbeOptions }
+  | { kind: 'ipcad'; options: ProbeOptions; ipcad: IpcadOptions }
+  | { kind: 'exit'; output: string };
 
-/** Parse the command line (and -c JSON file) into validated options. Throws UsageError. */
+/**
+ * Parse the command line (and -c JSON file) into validated options. Throws
+ * UsageError, or ConfigError for `flowprobe ipcad` and a bad ipcad.conf.
+ */
 export function parseCommandLine(argv: string[]): CliResult {
+  // `flowprobe ipcad …`: IPCAD's command line (its -r and -c differ from ours)
+  if (argv[0] === 'ipcad') return parseIpcadCommandLine(argv.slice(1));
   let output = '';
   const parser = yargs(argv)
     .scriptName('flowprobe')
-    .usage('$0 [options] [bpf filter …]\n\nA NetFlow v5 probe: captures packets, keeps a flow cache, exports expired flows.')
+    .usage(
+      '$0 [options] [bpf filter …]\n$0 ipcad [-d] [-r] [-s] [-c ipcad.conf]   (IPCAD compatibility: see flowprobe ipcad --help)\n\n' +
+        'A NetFlow v5 probe: captures packets, keeps a flow cache, exports expired flows.',
+    )
     .parserConfiguration({ 'boolean-negation': false, 'camel-case-expansion': true })
     .option('interface', { alias: 'i', type: 'string', describe: 'live capture on [IFINDEX:]NAME (repeatable; "any" works)' })
     .option('read', { alias: 'r', type: 'string', describe: 'read a pcap or pcapng file ("-" = stdin) instead of an interface' })
