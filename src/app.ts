@@ -243,11 +243,8 @@ async function runCapture(options: ProbeOptions, log: Logger, terminal: Terminal
   if (ipcad !== undefined) labels.forEach((label) => log.info(`Opening ${label}... Initialized`));
   if (options.filter !== '') log.info(`filter: ${options.filter}`);
   if (exclusion !== '') log.info(`excluding our own export traffic from the capture: not (${exclusion})`);
-  log.info(
-    collectors.length > 0
-      ? `exporting NetFlow v5 to ${collectors.map((c) => c.label).join(', ')}`
-      : 'no collector given: printing flows to stdout',
-  );
+  if (collectors.length > 0) log.info(`exporting NetFlow v5 to ${collectors.map((c) => c.label).join(', ')}`);
+  else if (ipcad === undefined) log.info('no collector given: printing flows to stdout');
 
   const exportStats = (): ExportStats => ({
     datagrams: exporter.stats.datagramsBuilt,
