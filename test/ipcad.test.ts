@@ -9,7 +9,6 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { httpGet, httpRequest } from './helpers/http.js';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair } from './helpers/netns.js';
 import { CLI, isRoot, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
@@ -139,7 +138,7 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
     assert.match(iface, new RegExp(`Internet address is ${net.addrB.replace(/\./g, '\\.')}/24, mask 255\\.255\\.255\\.0`));
     assert.match(iface, /Hardware is Ethernet, address is [0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}/);
     assert.match(iface, /^\s+\d+ packets input, \d+ bytes, \d+ dropped$/m);
-    assert.match(iface, /^  5 minute input rate \d+ bits\/sec, \d+ packets\/sec$/m);
+    assert.match(iface, /^ {2}5 minute input rate \d+ bits\/sec, \d+ packets\/sec$/m);
     assert.match((await rsh('127.0.0.1', 'show interface nosuch0', { prefix: inB })).stderr, /% No such interface: nosuch0/);
     const stat = await show('stat');
     assert.match(stat, /^Flow entries made: 2$/m);
