@@ -1,6 +1,9 @@
 /** ipcad.conf: the reference configuration, IPCAD's other statements, and the errors a user meets. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { PROJECT_ROOT } from './helpers/processes.js';
 import { ConfigError, parseIpcadConf, parseSize } from '../src/config/ipcad-conf.js';
 import { translateIpcadConfig, DEFAULT_MEMORY_LIMIT } from '../src/config/ipcad-options.js';
 
@@ -60,6 +63,19 @@ describe('the reference ipcad.conf', () => {
     assert.deepEqual(ipcad.rsh.listen, ['127.0.0.1']);
     assert.equal(ipcad.rsh.port, 514);
     assert.equal(ipcad.pidFile, undefined);
+  });
+});
+
+describe('config/ipcad.conf, the commented example', () => {
+  it('parses without a warning and matches the reference configuration', () => {
+    const file = join(PROJECT_ROOT, 'config/ipcad.conf');
+    const example = parseIpcadConf(file, readFileSync(file, 'utf8'));
+    const reference = parseIpcadConf(file, REFERENCE.replace('wi0', 'eth0'));
+    assert.deepEqual(example.warnings, []);
+    assert.deepEqual(
+      { ...example, interfaces: example.interfaces.map((i) => ({ ...i, line: 0 })), rshAccess: example.rshAccess.map((r) => ({ ...r, line: 0 })) },
+      { ...reference, interfaces: reference.interfaces.map((i) => ({ ...i, line: 0 })), rshAccess: reference.rshAccess.map((r) => ({ ...r, line: 0 })) },
+    );
   });
 });
 
