@@ -66,6 +66,10 @@ export function formatStat(status: IpcadStatus): string {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
     extra.push(`rsh: ${status.rsh.connections} connections (${outcomes})`);
+    const commands = Object.entries(status.rsh.commands)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    extra.push(`rsh commands: ${commands}`);
   }
   // IPCAD's lines first, so scripts find them where they were
   return [...lines.slice(0, -2), ...extra, ...lines.slice(-2)].join('\n') + '\n';

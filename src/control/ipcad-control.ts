@@ -72,7 +72,13 @@ export async function startIpcadControl(inputs: IpcadControlInputs): Promise<Ipc
     rsh: () =>
       rsh === undefined
         ? undefined
-        : { freeSlots: rsh.freeSlots, maxClients: rsh.maxClients, connections: rsh.connections, outcomes: { ...rsh.outcomes } },
+        : {
+            freeSlots: rsh.freeSlots,
+            maxClients: rsh.maxClients,
+            connections: rsh.connections,
+            outcomes: { ...rsh.outcomes },
+            commands: { ...counters.ran, invalid: counters.invalid, refused: counters.refused, failed: counters.failed },
+          },
     stop: () => inputs.stop(),
     version: inputs.version,
   });

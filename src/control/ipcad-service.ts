@@ -38,7 +38,7 @@ export interface IpcadServiceOptions {
   /** NetFlow timeouts, seconds */
   timeouts: { active: number; inactive: number };
   flowCacheCapacity: number;
-  rsh(): { freeSlots: number; maxClients: number; connections: number; outcomes: Record<RshOutcome, number> } | undefined;
+  rsh(): RshStatus | undefined;
   /** begin the same orderly stop as SIGTERM */
   stop(): void;
   version: string;
@@ -100,9 +100,18 @@ export interface IpcadStatus {
     records: number;
     datagrams: number;
   };
-  rsh: { freeSlots: number; maxClients: number; connections: number; outcomes: Record<RshOutcome, number> } | undefined;
+  rsh: RshStatus | undefined;
   uptimeSeconds: number;
   systemUptimeSeconds: number;
+}
+
+export interface RshStatus {
+  freeSlots: number;
+  maxClients: number;
+  connections: number;
+  outcomes: Record<RshOutcome, number>;
+  /** commands run, by name; and those not run: invalid, refused (level), failed */
+  commands: Record<string, number>;
 }
 
 export interface CacheFlow {
