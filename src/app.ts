@@ -21,7 +21,7 @@ import { RateLimitedLog, type Logger } from './log/logger.js';
 import { RateMeter, formatProgress, type TerminalStderr } from './log/progress.js';
 import { MetricsListenError, MetricsServer, type Readiness } from './metrics/server.js';
 import { MalformedWatch } from './stats/malformed-watch.js';
-import { readProbeStats, type ExportStats, type ProbeStats } from './stats/probe-stats.js';
+import { readProbeStats, type ExportStats, type ProbeStats, type RshStats } from './stats/probe-stats.js';
 import { StatusLine } from './stats/status-line.js';
 import { formatSummary } from './stats/summary.js';
 
@@ -262,12 +262,15 @@ async function runCapture(options: ProbeOptions, log: Logger, terminal: Terminal
     })),
     printedRecords: collectors.length === 0 ? printedRecords : undefined,
   });
+  let rshStats: (() => RshStats | undefined) | undefined;
   const read = (): ProbeStats =>
     readProbeStats({
       counters,
       sources: labels.map((label) => ({ label, live })),
       flowCacheCapacity: options.maxFlows,
       export: exportStats,
+      accounting: ipcad !== undefined,
+      rsh: () => rshStats?.(),
     });
   hooks.attach(read);
 
@@ -317,6 +320,7 @@ async function runCapture(options: ProbeOptions, log: Logger, terminal: Terminal
       throw error;
     }
     hooks.api(control.api);
+    rshStats = control.rshStats;
   }
   hooks.phase('capturing');
   hooks.ready?.();

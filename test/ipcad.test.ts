@@ -177,6 +177,14 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
     assert.equal((await inNs('http://127.0.0.1:9464/api/v1/clear')).status, 404);
     assert.equal((await inNs('http://127.0.0.1:9464/api/v1/shutdown')).status, 404);
     assert.equal(accountingRows(await show()).size, 2, 'the table is still there');
+    // and as Prometheus metrics, beside the probe's own
+    const metrics = (await inNs('http://127.0.0.1:9464/metrics')).body;
+    assert.match(metrics, /^flowprobe_accounting_entries\{table="active"\} 2$/m);
+    assert.match(metrics, /^flowprobe_accounting_memory_limit_bytes 1048576$/m);
+    assert.match(metrics, /^flowprobe_accounting_unaccounted_packets_total 0$/m);
+    assert.match(metrics, /^flowprobe_rsh_connections_total\{outcome="denied"\} 1$/m);
+    assert.match(metrics, /^flowprobe_rsh_commands_total\{command="show-accounting"\} [1-9]\d*$/m);
+    assert.match(metrics, /^flowprobe_rsh_commands_total\{command="invalid"\} 1$/m);
   });
 
   test('clear ip accounting empties the table into the checkpoint', async () => {

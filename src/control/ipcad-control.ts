@@ -6,7 +6,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IpcadOptions } from '../config/ipcad-options.js';
 import type { Logger } from '../log/logger.js';
-import type { ProbeStats } from '../stats/probe-stats.js';
+import type { ProbeStats, RshStats } from '../stats/probe-stats.js';
 import { RshAccess } from './access.js';
 import { ipcadApi, type ApiHandler } from './http-api.js';
 import { IpcadService, ServiceError, type DataPlaneAccess } from './ipcad-service.js';
@@ -29,6 +29,8 @@ export interface IpcadControlInputs {
 
 export interface IpcadControl {
   api: ApiHandler;
+  /** for /metrics: connections by outcome, commands by name */
+  rshStats(): RshStats | undefined;
   service: IpcadService;
   /** the data plane has ended with this active table: save it if -s */
   finish(finalRows: ArrayBuffer | undefined): void;
@@ -140,6 +142,14 @@ export async function startIpcadControl(inputs: IpcadControlInputs): Promise<Ipc
   return {
     api: ipcadApi(service, inputs.version),
     service,
+    // from the server and the counters directly: service.status() reads the probe's stats, which read this
+    rshStats: () =>
+      rsh === undefined
+        ? undefined
+        : {
+            connections: { ...rsh.outcomes },
+            commands: { ...counters.ran, invalid: counters.invalid, refused: counters.refused, failed: counters.failed },
+          },
     finish(finalRows) {
       if (finished) return;
       finished = true;
