@@ -30,7 +30,7 @@ export interface IpcadControlInputs {
 export interface IpcadControl {
   api: ApiHandler;
   /** for /metrics: connections by outcome, commands by name */
-  rshStats(): RshStats | undefined;
+  rshStats: () => RshStats | undefined;
   service: IpcadService;
   /** the data plane has ended with this active table: save it if -s */
   finish(finalRows: ArrayBuffer | undefined): void;
