@@ -7,8 +7,11 @@ import { systemIfIndex } from './capture/interfaces.js';
 import type { CaptureSourceSpec } from './capture/worker-protocol.js';
 import { watchReadPosition } from './capture/read-position.js';
 import { VERSION } from './config/cli-args.js';
+import type { IpcadOptions } from './config/ipcad-options.js';
 import type { ProbeOptions } from './config/options.js';
-import { createControlWords, createDataPlaneCounters } from './counters/data-plane.js';
+import type { ApiHandler } from './control/http-api.js';
+import type { IpcadControl } from './control/ipcad-control.js';
+import { DataPlaneCounter, createControlWords, createDataPlaneCounters } from './counters/data-plane.js';
 import { Collector } from './export/collector.js';
 import { V5Exporter, type RecordsDone } from './export/exporter.js';
 import { FLOW_LINE_HEADER, formatFlowLines } from './export/flow-printer.js';
@@ -18,7 +21,7 @@ import { RateLimitedLog, type Logger } from './log/logger.js';
 import { RateMeter, formatProgress, type TerminalStderr } from './log/progress.js';
 import { MetricsListenError, MetricsServer, type Readiness } from './metrics/server.js';
 import { MalformedWatch } from './stats/malformed-watch.js';
-import { readProbeStats, type ExportStats, type ProbeStats } from './stats/probe-stats.js';
+import { readProbeStats, type ExportStats, type ProbeStats, type RshStats } from './stats/probe-stats.js';
 import { StatusLine } from './stats/status-line.js';
 import { formatSummary } from './stats/summary.js';
 import {
@@ -65,9 +68,10 @@ function sourcesFrom(options: ProbeOptions): CaptureSourceSpec[] {
     device: spec.name,
     ifIndex: spec.ifIndex ?? (spec.name === '' ? 0 : systemIfIndex(spec.name)),
     // libpcap refuses promiscuous mode on "any" (pcap_activate warns, the binding throws)
-    promiscuous: options.promiscuous && spec.name !== 'any',
+    promiscuous: (spec.promiscuous ?? options.promiscuous) && spec.name !== 'any',
     snapLength: options.snaplen,
     bufferSize: options.bufferSize,
+    ...(spec.filter !== undefined && spec.filter !== '' ? { filter: spec.filter } : {}),
   }));
 }
 
@@ -95,32 +99,48 @@ export interface RunEnvironment {
   log: Logger;
   /** stderr when it is a terminal: reading a file then shows a progress bar */
   terminal?: TerminalStderr | undefined;
+  /** `flowprobe ipcad`: the accounting table, rsh, dump files */
+  ipcad?: IpcadOptions | undefined;
+  /** called once the probe is up (captures open, control plane listening) */
+  ready?: (() => void) | undefined;
 }
 
-export async function runProbe(options: ProbeOptions, { log, terminal }: RunEnvironment): Promise<number> {
+export async function runProbe(options: ProbeOptions, { log, terminal, ipcad, ready }: RunEnvironment): Promise<number> {
   // --user/--group are checked before anything opens, the metrics listener included
   const privileges = privilegeDropPlan(options);
   let phase: Phase = 'starting';
   let readStats: (() => ProbeStats) | undefined;
   let server: MetricsServer | undefined;
+  let api: ApiHandler | undefined;
   if (options.metricsListen !== undefined) {
     // prom-client is loaded only when metrics are served: start-up time counts for a file run
     const { ProbeMetrics } = await import('./metrics/metrics.js');
     const metrics = new ProbeMetrics({ version: VERSION, read: () => readStats?.() });
     const readiness = (): Readiness => (phase === 'capturing' ? { ready: true } : { ready: false, reason: NOT_READY[phase] });
     try {
-      server = await MetricsServer.listen(options.metricsListen, metrics, readiness);
+      server = await MetricsServer.listen(
+        options.metricsListen,
+        metrics,
+        readiness,
+        ipcad === undefined ? undefined : (path, query) => api?.(path, query),
+      );
     } catch (error) {
       if (error instanceof MetricsListenError) throw new ProbeError('E_METRICS_LISTEN', error.message);
       throw error;
     }
-    log.info({ url: `${server.url}/metrics` }, `serving metrics on ${server.url}/metrics (/healthz, /readyz)`);
+    log.info(
+      { url: `${server.url}/metrics` },
+      `serving metrics on ${server.url}/metrics (/healthz, /readyz${ipcad === undefined ? '' : ', read-only JSON under /api/v1/'})`,
+    );
   }
   try {
     return await runCapture(options, privileges, log, terminal, {
       attach: (read) => (readStats = read),
       phase: (next) => (phase = next),
       linger: server === undefined ? undefined : () => linger(options.metricsLinger, log),
+      ipcad,
+      api: (handler) => (api = handler),
+      ready,
     });
   } finally {
     await server?.close();
@@ -133,6 +153,10 @@ interface RunHooks {
   phase(phase: Phase): void;
   /** after the summary: keep the final figures scrapeable a while */
   linger: (() => Promise<void>) | undefined;
+  ipcad: IpcadOptions | undefined;
+  /** the JSON API is ready to answer */
+  api(handler: ApiHandler): void;
+  ready: (() => void) | undefined;
 }
 
 async function runCapture(
@@ -170,6 +194,11 @@ async function runCapture(
   let printedHeader = false;
   let printedRecords = 0;
   const printBatch = (batch: RecordBatch, done: RecordsDone): void => {
+    if (hooks.ipcad !== undefined) {
+      // IPCAD without a NetFlow destination: the flows are not wanted anywhere
+      done(batch.count);
+      return;
+    }
     let text = formatFlowLines(batch);
     if (!printedHeader) {
       text = FLOW_LINE_HEADER + '\n' + text;
@@ -186,11 +215,13 @@ async function runCapture(
   const sources = sourcesFrom(options);
   const counters = createDataPlaneCounters(sources.length);
   const warnings = new Set<string>();
+  const ipcad = hooks.ipcad;
+  let finalAccounting: ArrayBuffer | undefined;
   let worker: CaptureWorker | undefined = undefined;
   const done: RecordsDone = (records) => worker?.acknowledge(records);
   worker = new CaptureWorker(
     {
-      sources,
+      sources: sources.map((s) => (s.kind === 'live' && s.filter !== undefined ? { ...s, filter: combineFilters(s.filter, exclusion) } : s)),
       filter: combineFilters(options.filter, exclusion),
       maxFlows: options.maxFlows,
       timeouts: {
@@ -203,8 +234,17 @@ async function runCapture(
       control: createControlWords(),
       maxPendingRecords: Math.max(1, options.exportQueue - 64) * V5_MAX_RECORDS,
       tickMs: options.tickMs,
+      accounting:
+        ipcad === undefined
+          ? undefined
+          : {
+              memoryLimit: ipcad.accounting.memoryLimit,
+              capturePorts: ipcad.accounting.capturePorts,
+              rules: ipcad.accounting.rules,
+            },
     },
     {
+      onFinalAccounting: (rows) => (finalAccounting = rows),
       onRecords: (batch) => (collectors.length > 0 ? exporter.enqueue(batch, done) : printBatch(batch, done)),
       onWarning: (message) => {
         if (warnings.has(message)) return;
@@ -229,13 +269,11 @@ async function runCapture(
   }
   const labels = opened.map((o) => (o.name === '-' ? 'stdin' : o.name));
   opened.forEach((o, i) => log.info({ source: labels[i], linkType: o.linkTypeName }, `${live ? 'capturing on' : 'reading'} ${labels[i]} (${o.linkTypeName})`));
+  if (ipcad !== undefined) labels.forEach((label) => log.info(`Opening ${label}... Initialized`));
   if (options.filter !== '') log.info(`filter: ${options.filter}`);
   if (exclusion !== '') log.info(`excluding our own export traffic from the capture: not (${exclusion})`);
-  log.info(
-    collectors.length > 0
-      ? `exporting NetFlow v5 to ${collectors.map((c) => c.label).join(', ')}`
-      : 'no collector given: printing flows to stdout',
-  );
+  if (collectors.length > 0) log.info(`exporting NetFlow v5 to ${collectors.map((c) => c.label).join(', ')}`);
+  else if (ipcad === undefined) log.info('no collector given: printing flows to stdout');
 
   // Everything that needs a privilege (captures, sockets) is open: give it up.
   if (privileges?.drop === true) {
@@ -278,15 +316,68 @@ async function runCapture(
     })),
     printedRecords: collectors.length === 0 ? printedRecords : undefined,
   });
+  let rshStats: (() => RshStats | undefined) | undefined;
   const read = (): ProbeStats =>
     readProbeStats({
       counters,
       sources: labels.map((label) => ({ label, live })),
       flowCacheCapacity: options.maxFlows,
       export: exportStats,
+      accounting: ipcad !== undefined,
+      rsh: () => rshStats?.(),
     });
   hooks.attach(read);
+
+  let signalled = 0;
+  const stopCapture = (why: string): void => {
+    log.info(`${why}: flushing flows and stopping`);
+    hooks.phase('stopping');
+    capture.stop();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signalled++;
+    if (signalled === 1) {
+      stopCapture(signal);
+    } else {
+      log.warn(`${signal} again: exiting without waiting for the flush`);
+      process.exit(1);
+    }
+  };
+
+  let control: IpcadControl | undefined;
+  if (ipcad !== undefined) {
+    const { startIpcadControl } = await import('./control/ipcad-control.js');
+    try {
+      control = await startIpcadControl({
+        ipcad,
+        dataPlane: capture,
+        stats: read,
+        accounting: counters.subarray(DataPlaneCounter.accountingBase),
+        sources: labels.map((label, i) => ({ label, ifIndex: sources[i]!.ifIndex })),
+        timeouts: { active: options.activeTimeout, inactive: options.inactiveTimeout },
+        flowCacheCapacity: options.maxFlows,
+        collectors: collectors.map((c) => c.label),
+        stop: () => {
+          signalled++;
+          if (signalled === 1) stopCapture('shutdown');
+        },
+        log,
+        version: VERSION,
+      });
+    } catch (error) {
+      capture.stop();
+      await capture.finished.catch(() => undefined);
+      await exporter.drain();
+      await Promise.all(collectors.map((c) => c.close()));
+      const { RshListenError } = await import('./control/rsh-server.js');
+      if (error instanceof RshListenError) throw new ProbeError('E_RSH_LISTEN', error.message);
+      throw error;
+    }
+    hooks.api(control.api);
+    rshStats = control.rshStats;
+  }
   hooks.phase('capturing');
+  hooks.ready?.();
 
   const timers: NodeJS.Timeout[] = [];
   const malformed = new MalformedWatch(read(), (message, fields) => log.warn(fields, message));
@@ -303,18 +394,6 @@ async function runCapture(
   const progress = !live && terminal !== undefined ? startProgress(options.read!, read, terminal) : undefined;
   if (progress !== undefined) timers.push(progress.timer);
 
-  let signalled = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signalled++;
-    if (signalled === 1) {
-      log.info(`${signal}: flushing flows and stopping`);
-      hooks.phase('stopping');
-      capture.stop();
-    } else {
-      log.warn(`${signal} again: exiting without waiting for the flush`);
-      process.exit(1);
-    }
-  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
@@ -340,7 +419,9 @@ async function runCapture(
   hooks.phase('stopping');
   for (const timer of timers) clearInterval(timer);
   progress?.finish(readToTheEnd);
+  control?.finish(finalAccounting);
   await exporter.drain();
+  await control?.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   await Promise.all(collectors.map((c) => c.close()));

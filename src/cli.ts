@@ -2,9 +2,11 @@
 import { hideBin } from 'yargs/helpers';
 import { ProbeError, runProbe } from './app.js';
 import { parseCommandLine } from './config/cli-args.js';
+import { ConfigError } from './config/ipcad-conf.js';
 import { UsageError } from './config/options.js';
 import { createLogger, stderrIsTerminal } from './log/logger.js';
 import { TerminalStderr } from './log/progress.js';
+import { DETACHED_ENV, detach, signalReady } from './control/detach.js';
 
 async function main(): Promise<number> {
   let parsed;
@@ -12,7 +14,12 @@ async function main(): Promise<number> {
     parsed = parseCommandLine(hideBin(process.argv));
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`flowprobe: ${error.message} (see flowprobe --help)\n`);
+      const help = process.argv[2] === 'ipcad' ? 'flowprobe ipcad --help' : 'flowprobe --help';
+      process.stderr.write(`flowprobe: ${error.message} (see ${help})\n`);
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`flowprobe: ${error.message}\n`);
       return 2;
     }
     throw error;
@@ -20,6 +27,10 @@ async function main(): Promise<number> {
   if (parsed.kind === 'exit') {
     process.stdout.write(parsed.output.endsWith('\n') ? parsed.output : parsed.output + '\n');
     return 0;
+  }
+  const ipcad = parsed.kind === 'ipcad' ? parsed.ipcad : undefined;
+  if (ipcad?.detach === true && process.env[DETACHED_ENV] !== '1') {
+    return detach(hideBin(process.argv), ipcad.pidFile);
   }
   const terminal = stderrIsTerminal() ? new TerminalStderr() : undefined;
   const log = await createLogger({
@@ -29,7 +40,7 @@ async function main(): Promise<number> {
     ...(terminal !== undefined ? { write: terminal.log } : {}),
   });
   try {
-    return await runProbe(parsed.options, { log, terminal });
+    return await runProbe(parsed.options, { log, terminal, ipcad, ready: signalReady });
   } catch (error) {
     // --user/--group are checked against the system once the run begins
     if (error instanceof UsageError) {

@@ -1,7 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { RecordBatch } from '../export/record-batch.js';
 import { ControlWord } from '../counters/data-plane.js';
-import type { CaptureWorkerConfig, CaptureWorkerMessage } from './worker-protocol.js';
+import type { CaptureWorkerConfig, CaptureWorkerMessage, DataPlaneReply, DataPlaneRequest } from './worker-protocol.js';
+
+/** How long the control plane waits for the data plane's answer (it answers between two 2 ms polls). */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 export class CaptureOpenError extends Error {
   constructor(
@@ -16,6 +19,17 @@ export class CaptureOpenError extends Error {
 export interface CaptureWorkerEvents {
   onRecords(batch: RecordBatch): void;
   onWarning(message: string): void;
+  /** the active accounting table as the data plane ended */
+  onFinalAccounting?(rows: ArrayBuffer): void;
+}
+
+/** The data plane could not answer (it has finished, or is busy reading a file). */
+export class DataPlaneUnavailable extends Error {
+  readonly code = 'E_DATA_PLANE_UNAVAILABLE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataPlaneUnavailable';
+  }
 }
 
 export type CaptureOutcome = Extract<CaptureWorkerMessage, { type: 'finished' }>;
@@ -26,6 +40,9 @@ export class CaptureWorker {
   private readonly worker: Worker;
   readonly opened: Promise<OpenedSource[]>;
   readonly finished: Promise<CaptureOutcome>;
+  private nextRequest = 1;
+  private readonly pending = new Map<number, { resolve(reply: DataPlaneReply): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
+  private exited = false;
 
   constructor(
     readonly config: CaptureWorkerConfig,
@@ -61,6 +78,17 @@ export class CaptureWorker {
         case 'records':
           events.onRecords(message.batch);
           break;
+        case 'reply': {
+          const waiting = this.pending.get(message.id);
+          if (waiting === undefined) break; // timed out already
+          this.pending.delete(message.id);
+          clearTimeout(waiting.timer);
+          waiting.resolve(message.reply);
+          break;
+        }
+        case 'accounting-final':
+          events.onFinalAccounting?.(message.rows);
+          break;
         case 'finished':
           outcome = message;
           break;
@@ -71,6 +99,12 @@ export class CaptureWorker {
       rejectFinished(error);
     });
     this.worker.on('exit', (code) => {
+      this.exited = true;
+      for (const [id, waiting] of this.pending) {
+        clearTimeout(waiting.timer);
+        waiting.reject(new DataPlaneUnavailable('the capture has ended'));
+        this.pending.delete(id);
+      }
       rejectOpened(new CaptureOpenError('E_CAPTURE_OPEN', 'capture worker exited before opening'));
       if (outcome !== undefined) resolveFinished(outcome);
       else rejectFinished(new Error(`capture worker exited (code ${code}) without finishing`));
@@ -82,6 +116,20 @@ export class CaptureWorker {
     Atomics.store(this.config.control, ControlWord.stop, 1);
     Atomics.notify(this.config.control, ControlWord.pendingRecords);
     this.worker.postMessage({ type: 'stop' });
+  }
+
+  /** Ask the data plane a question (an accounting snapshot, a clear, the flow cache). */
+  request(request: DataPlaneRequest, transfer: ArrayBuffer[] = []): Promise<DataPlaneReply> {
+    if (this.exited) return Promise.reject(new DataPlaneUnavailable('the capture has ended'));
+    const id = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new DataPlaneUnavailable(`the data plane did not answer in ${REQUEST_TIMEOUT_MS / 1000} s`));
+      }, REQUEST_TIMEOUT_MS);
+      this.pending.set(id, { resolve, reject, timer });
+      this.worker.postMessage({ type: 'request', id, request }, transfer);
+    });
   }
 
   /** The exporter sent (or dropped) `count` records of this worker's. */

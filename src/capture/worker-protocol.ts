@@ -1,3 +1,4 @@
+import type { AccountingView, AggregationRules } from '../accounting/table.js';
 import type { FlowTimeouts } from '../cache/flow-cache.js';
 import type { RecordBatch } from '../export/record-batch.js';
 
@@ -12,6 +13,8 @@ export type CaptureSourceSpec =
       promiscuous: boolean;
       snapLength: number;
       bufferSize: number;
+      /** this interface's own BPF filter (ipcad.conf), instead of the global one */
+      filter?: string;
     }
   | { kind: 'file'; path: string; ifIndex: number };
 
@@ -36,13 +39,61 @@ export interface CaptureWorkerConfig {
   maxPendingRecords: number;
   /** live mode: how often timeouts are checked and batches flushed when idle */
   tickMs: number;
+  /** the IPCAD accounting table, a second consumer of the decoded packets; undefined: none */
+  accounting?: AccountingConfig | undefined;
 }
+
+export interface AccountingConfig {
+  /** bytes for both tables (active and checkpoint) together */
+  memoryLimit: number;
+  /** per source: account per (src, dst, ports, protocol, interface) rather than per (src, dst) */
+  capturePorts: boolean[];
+  rules: AggregationRules;
+}
+
+/** What the control plane asks the data plane for; answered between two polls. */
+export type DataPlaneRequest =
+  | { op: 'accounting'; view: AccountingView }
+  /** the active accounting table becomes the checkpoint */
+  | { op: 'clear' }
+  /** rows (SnapshotField layout) added to the active table, which `replace` empties first */
+  | { op: 'restore'; replace: boolean; rows: ArrayBuffer }
+  /** the flow cache's flows (FlowField layout), oldest first, at most `limit` */
+  | { op: 'cache'; limit: number };
+
+export type DataPlaneReply =
+  | { op: 'accounting'; rows: ArrayBuffer }
+  | { op: 'clear'; checkpointEntries: number }
+  | { op: 'restore'; added: number; dropped: number }
+  | { op: 'cache'; rows: ArrayBuffer; flows: number; clockMs: number }
+  | { op: 'error'; message: string };
+
+/** A flow in a cache snapshot: 12 float64, in this order. */
+export const FlowField = {
+  src: 0,
+  dst: 1,
+  srcPort: 2,
+  dstPort: 3,
+  protocol: 4,
+  tos: 5,
+  ifIndex: 6,
+  packets: 7,
+  octets: 8,
+  /** ms on the data plane's clock (unix ms live) */
+  first: 9,
+  last: 10,
+  tcpFlags: 11,
+} as const;
+export const FLOW_FIELDS = 12;
 
 export type CaptureWorkerMessage =
   | { type: 'opened'; sources: { name: string; linkType: number; linkTypeName: string }[] }
   | { type: 'failed'; code: string; message: string }
   | { type: 'warning'; message: string }
   | { type: 'records'; batch: RecordBatch }
+  | { type: 'reply'; id: number; reply: DataPlaneReply }
+  /** the active accounting table as the data plane ends (for the dump saved on exit) */
+  | { type: 'accounting-final'; rows: ArrayBuffer }
   | { type: 'finished'; outcome: 'end_of_file' | 'stopped' | 'read_error'; message?: string };
 
-export type CaptureWorkerCommand = { type: 'stop' };
+export type CaptureWorkerCommand = { type: 'stop' } | { type: 'request'; id: number; request: DataPlaneRequest };

@@ -4,6 +4,7 @@
  * drains, so it must not run on the thread that sends, logs and answers signals.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { AccountingTable, AccountingView } from '../accounting/table.js';
 import { FlowCache } from '../cache/flow-cache.js';
 import { ControlWord, DataPlaneCounter, SourceCounter, sourceCounterBase } from '../counters/data-plane.js';
 import { DecodeResult, DecodedPacket, decodeFrame } from '../decode/decode.js';
@@ -11,11 +12,15 @@ import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/
 import { defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
-import type {
-  CaptureSourceSpec,
-  CaptureWorkerCommand,
-  CaptureWorkerConfig,
-  CaptureWorkerMessage,
+import {
+  FLOW_FIELDS,
+  FlowField,
+  type CaptureSourceSpec,
+  type CaptureWorkerCommand,
+  type CaptureWorkerConfig,
+  type CaptureWorkerMessage,
+  type DataPlaneReply,
+  type DataPlaneRequest,
 } from './worker-protocol.js';
 
 /** How often the packet path looks at the stop word (a long dispatch never returns otherwise). */
@@ -63,12 +68,25 @@ const cache = new FlowCache(
   counters.subarray(DataPlaneCounter.flowCacheBase),
 );
 
+const accounting =
+  config.accounting === undefined
+    ? undefined
+    : new AccountingTable(
+        config.accounting.memoryLimit,
+        config.accounting.rules,
+        counters.subarray(DataPlaneCounter.accountingBase),
+      );
+
 interface Source {
   spec: CaptureSourceSpec;
   name: string;
   session: PcapNativeSession;
   linkType: number;
   counterBase: number;
+  /** the source's index (the accounting table's interface) */
+  slot: number;
+  /** 1: the accounting table keeps ports, protocol and interface for this source */
+  capturePorts: number;
   /** released: libpcap closed it (dispatch returned -2) */
   handle: 'unopened' | 'open' | 'released';
 }
@@ -85,6 +103,8 @@ const sources: Source[] = config.sources.map(resolveDefaultDevice).map((spec, i)
   session: new (pcapBinding().PcapSession)(),
   linkType: 0,
   counterBase: sourceCounterBase(i),
+  slot: i,
+  capturePorts: config.accounting?.capturePorts[i] === true ? 1 : 0,
   handle: 'unopened',
 }));
 
@@ -103,6 +123,8 @@ let stopping = false;
 let currentLinkType = 0;
 let currentIfIndex = 0;
 let currentBase = 0;
+let currentSlot = 0;
+let currentCapturePorts = 0;
 
 function onPacket(): void {
   const caplen = header[2]!;
@@ -141,6 +163,17 @@ function onPacket(): void {
       packet.tcpFlags,
       clock.now,
     );
+    // The accounting table is a second, independent consumer of the same fields.
+    accounting?.account(
+      packet.srcAddr,
+      packet.dstAddr,
+      packet.srcPort,
+      packet.dstPort,
+      packet.protocol,
+      currentSlot,
+      currentCapturePorts,
+      packet.ipLength,
+    );
   } else {
     counters[DataPlaneCounter.skippedPacketsBase + result]! += 1;
     counters[DataPlaneCounter.skippedBytesBase + result]! += wirelen;
@@ -155,6 +188,8 @@ function dispatch(source: Source): number {
   currentLinkType = source.linkType;
   currentIfIndex = source.spec.ifIndex;
   currentBase = source.counterBase;
+  currentSlot = source.slot;
+  currentCapturePorts = source.capturePorts;
   const result = source.session.dispatch(frameBuffer, headerBuffer);
   if (result === -2) source.handle = 'released';
   return result;
@@ -179,7 +214,7 @@ function openSource(source: Source): string | undefined {
       spec.kind === 'live'
         ? source.session.open_live(
             spec.device,
-            config.filter,
+            spec.filter ?? config.filter,
             spec.bufferSize,
             spec.snapLength,
             '',
@@ -239,6 +274,10 @@ function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: str
   releaseAll();
   cache.expireAll();
   batcher.flush();
+  if (accounting !== undefined) {
+    const rows = accounting.snapshot(AccountingView.active);
+    send({ type: 'accounting-final', rows }, [rows]);
+  }
   send(message === undefined ? { type: 'finished', outcome } : { type: 'finished', outcome, message });
   port!.close();
 }
@@ -301,12 +340,66 @@ function tick(): void {
 let tickTimer: NodeJS.Timeout | undefined;
 let pollTimer: NodeJS.Timeout | undefined;
 port.on('message', (command: CaptureWorkerCommand) => {
-  // a file is read inside one dispatch and sees the stop word from the packet path
-  if (command.type === 'stop' && live && !stopping) {
-    breakAll();
-    pollLive();
+  switch (command.type) {
+    case 'stop':
+      // a file is read inside one dispatch and sees the stop word from the packet path
+      if (live && !stopping) {
+        breakAll();
+        pollLive();
+      }
+      break;
+    case 'request': {
+      // Live, the thread is idle between two polls: the answer comes at once.
+      const reply = answer(command.request);
+      const transfer = 'rows' in reply ? [reply.rows] : [];
+      send({ type: 'reply', id: command.id, reply }, transfer);
+      break;
+    }
   }
 });
+
+/** The control plane's questions (show ip accounting, clear, restore, show ip cache flow). */
+function answer(request: DataPlaneRequest): DataPlaneReply {
+  switch (request.op) {
+    case 'accounting':
+      if (accounting === undefined) return { op: 'error', message: 'no accounting table' };
+      return { op: 'accounting', rows: accounting.snapshot(request.view) };
+    case 'clear':
+      if (accounting === undefined) return { op: 'error', message: 'no accounting table' };
+      accounting.clear();
+      return { op: 'clear', checkpointEntries: accounting.entries(AccountingView.checkpoint) };
+    case 'restore': {
+      if (accounting === undefined) return { op: 'error', message: 'no accounting table' };
+      if (request.replace) accounting.clearActive();
+      return { op: 'restore', ...accounting.restore(new Float64Array(request.rows)) };
+    }
+    case 'cache':
+      return cacheSnapshot(request.limit);
+  }
+}
+
+function cacheSnapshot(limit: number): DataPlaneReply {
+  const flows = Math.min(limit, cache.flowCount);
+  const rows = new Float64Array(flows * FLOW_FIELDS);
+  let o = 0;
+  cache.forEachFlow((id) => {
+    if (o >= rows.length) return;
+    rows[o + FlowField.src] = cache.srcAddr(id);
+    rows[o + FlowField.dst] = cache.dstAddr(id);
+    rows[o + FlowField.srcPort] = cache.srcPort(id);
+    rows[o + FlowField.dstPort] = cache.dstPort(id);
+    rows[o + FlowField.protocol] = cache.protocol(id);
+    rows[o + FlowField.tos] = cache.tos(id);
+    rows[o + FlowField.ifIndex] = cache.ifIndex(id);
+    rows[o + FlowField.packets] = cache.packets(id);
+    rows[o + FlowField.octets] = cache.octets(id);
+    rows[o + FlowField.first] = cache.firstSeen(id);
+    rows[o + FlowField.last] = cache.lastSeen(id);
+    rows[o + FlowField.tcpFlags] = cache.tcpFlags(id);
+    o += FLOW_FIELDS;
+  });
+  return { op: 'cache', rows: rows.buffer, flows: cache.flowCount, clockMs: clock.now };
+}
 
 function start(): void {
   for (const source of sources) {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
+import { parseIpcadCommandLine, type IpcadOptions } from './ipcad-options.js';
 import {
   DEFAULTS,
   UsageError,
@@ -130,20 +131,26 @@ interface DescribedOptions {
   boolean: string[];
 }
 
-export type CliResult = { kind: 'run'; options: ProbeOptions } | { kind: 'exit'; output: string };
+export type CliResult =
+  | { kind: 'run'; options: ProbeOptions }
+  | { kind: 'ipcad'; options: ProbeOptions; ipcad: IpcadOptions }
+  | { kind: 'exit'; output: string };
 
 /**
  * Parse the command line, FLOWPROBE_* environment variables and the -c JSON file
  * into validated options. Precedence: flags > environment > config file > defaults.
- * Throws UsageError.
+ * Throws UsageError, or ConfigError for `flowprobe ipcad` and a bad ipcad.conf.
  */
 export function parseCommandLine(argv: string[]): CliResult {
+  // `flowprobe ipcad …`: IPCAD's command line (its -r and -c differ from ours)
+  if (argv[0] === 'ipcad') return parseIpcadCommandLine(argv.slice(1));
   let output = '';
   const sources: Sources = { argv, env: process.env, aliases: {}, configPath: undefined, config: undefined };
   const parser = yargs(argv)
     .scriptName('flowprobe')
     .usage(
-      '$0 [options] [bpf filter …]\n\nA NetFlow v5 probe: captures packets, keeps a flow cache, exports expired flows.\n' +
+      '$0 [options] [bpf filter …]\n$0 ipcad [-d] [-r] [-s] [-c ipcad.conf]   (IPCAD compatibility: see flowprobe ipcad --help)\n\n' +
+        'A NetFlow v5 probe: captures packets, keeps a flow cache, exports expired flows.\n' +
         `Every option can also be set by environment: ${ENV_PREFIX}_ and the long name in capitals ` +
         `(${environmentName('active-timeout')}); flags > environment > config file > defaults.`,
     )

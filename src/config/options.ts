@@ -15,6 +15,9 @@ export interface InterfaceSpec {
   name: string;
   /** given as IFINDEX:NAME; otherwise looked up from the system */
   ifIndex: number | undefined;
+  /** ipcad.conf: this interface's own promiscuous mode and BPF filter */
+  promiscuous?: boolean;
+  filter?: string;
 }
 
 /** Everything the probe runs from, validated. Times in seconds as the user gave them. */

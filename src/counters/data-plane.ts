@@ -1,3 +1,4 @@
+import { ACCOUNTING_STATS_LENGTH } from '../accounting/table.js';
 import { FLOW_CACHE_STATS_LENGTH } from '../cache/flow-cache.js';
 import { SKIP_REASONS } from '../decode/decode.js';
 
@@ -20,9 +21,14 @@ export const DataPlaneCounter = {
   skippedPacketsBase: 16,
   skippedBytesBase: 32,
   flowCacheBase: 48,
+  /** the IPCAD accounting table's figures (AccountingStat layout) */
+  accountingBase: 64,
 } as const;
 
-const GLOBAL_LENGTH = DataPlaneCounter.flowCacheBase + FLOW_CACHE_STATS_LENGTH;
+const GLOBAL_LENGTH = DataPlaneCounter.accountingBase + ACCOUNTING_STATS_LENGTH;
+if (DataPlaneCounter.flowCacheBase + FLOW_CACHE_STATS_LENGTH > DataPlaneCounter.accountingBase) {
+  throw new Error('counter layout: flow cache figures overlap the accounting figures');
+}
 
 /** Per capture source (interface or file), at sourceCounterBase(i) + field. */
 export const SourceCounter = {

@@ -44,6 +44,7 @@ export class ProbeMetrics {
     this.defineDecode();
     this.defineFlows();
     this.defineExport();
+    this.defineIpcad();
     const build = new Gauge({
       name: `${PREFIX}build_info`,
       help: 'Always 1; the labels say which flowprobe and Node.js are running.',
@@ -166,6 +167,37 @@ export class ProbeMetrics {
     );
     this.gauge('flow_cache_flows', 'Flows in the cache now.', [], (s) => [[{}, s.flows.cached]]);
     this.gauge('flow_cache_capacity_flows', 'Flows the cache can hold (--max-flows).', [], (s) => [[{}, s.flows.capacity]]);
+  }
+
+  /** flowprobe ipcad: the accounting table and the rsh server (no samples otherwise). */
+  private defineIpcad(): void {
+    const a = (s: ProbeStats, pick: (a: NonNullable<ProbeStats['accounting']>) => number): Series<never>[] =>
+      s.accounting === undefined ? [] : [[{}, pick(s.accounting)]];
+    this.gauge('accounting_entries', 'Entries in the IPCAD accounting table, by table (active, checkpoint).', ['table'], (s) =>
+      s.accounting === undefined
+        ? []
+        : [
+            [{ table: 'active' }, s.accounting.entries],
+            [{ table: 'checkpoint' }, s.accounting.checkpointEntries],
+          ],
+    );
+    this.mirror('accounting_entries_made_total', 'Entries created in the accounting table.', [], (s) => a(s, (x) => x.entriesMade));
+    this.mirror('accounting_packets_total', 'Packets accounted in the accounting table.', [], (s) => a(s, (x) => x.packets));
+    this.mirror('accounting_bytes_total', 'IP bytes accounted in the accounting table.', [], (s) => a(s, (x) => x.bytes));
+    this.mirror('accounting_unaccounted_packets_total', 'Packets that found the accounting table full (memory_limit).', [], (s) =>
+      a(s, (x) => x.unaccountedPackets),
+    );
+    this.mirror('accounting_unaccounted_bytes_total', 'IP bytes of the packets that found the accounting table full.', [], (s) =>
+      a(s, (x) => x.unaccountedBytes),
+    );
+    this.gauge('accounting_memory_bytes', 'Bytes of memory_limit the accounting entries stand for.', [], (s) => a(s, (x) => x.memoryUsed));
+    this.gauge('accounting_memory_limit_bytes', 'memory_limit of the accounting table.', [], (s) => a(s, (x) => x.memoryLimit));
+    this.mirror('rsh_connections_total', 'rsh connections, by outcome (served, denied, busy, timeout, …).', ['outcome'], (s) =>
+      Object.entries(s.rsh?.connections ?? {}).map(([outcome, n]) => [{ outcome }, n]),
+    );
+    this.mirror('rsh_commands_total', 'rsh commands run, by command; invalid, refused (level) and failed ones too.', ['command'], (s) =>
+      Object.entries(s.rsh?.commands ?? {}).map(([command, n]) => [{ command }, n]),
+    );
   }
 
   private defineExport(): void {

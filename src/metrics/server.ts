@@ -1,6 +1,7 @@
 /**
  * The read-only HTTP endpoint: /metrics (Prometheus text), /healthz (the process
- * answers), /readyz (capturing and exporting). Nothing on it changes state.
+ * answers), /readyz (capturing and exporting), and in ipcad mode the read-only
+ * commands as JSON under /api/v1/. Nothing on it changes state.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +9,9 @@ import type { ListenAddress } from '../config/options.js';
 import type { ProbeMetrics } from './metrics.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
+
+/** Extra read-only JSON routes under /api/ (the IPCAD commands); undefined while not yet available. */
+export type ApiRoutes = (path: string, query: URLSearchParams) => Promise<{ status: number; body: unknown }> | undefined;
 
 export class MetricsListenError extends Error {
   constructor(
@@ -28,9 +32,14 @@ export class MetricsServer {
     readonly url: string,
   ) {}
 
-  static async listen(address: ListenAddress, metrics: ProbeMetrics, readiness: () => Readiness): Promise<MetricsServer> {
+  static async listen(
+    address: ListenAddress,
+    metrics: ProbeMetrics,
+    readiness: () => Readiness,
+    api?: ApiRoutes,
+  ): Promise<MetricsServer> {
     const server = createServer((request, response) => {
-      handle(request, response, metrics, readiness).catch((error: unknown) => {
+      handle(request, response, metrics, readiness, api).catch((error: unknown) => {
         if (!response.headersSent) reply(response, request, 500, `scrape failed: ${(error as Error).message}\n`);
         else response.destroy();
       });
@@ -65,13 +74,20 @@ async function handle(
   response: ServerResponse,
   metrics: ProbeMetrics,
   readiness: () => Readiness,
+  api: ApiRoutes | undefined,
 ): Promise<void> {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.setHeader('Allow', 'GET, HEAD');
     reply(response, request, 405, 'read-only: GET or HEAD\n');
     return;
   }
-  const path = new URL(request.url ?? '/', 'http://probe').pathname;
+  const url = new URL(request.url ?? '/', 'http://probe');
+  const path = url.pathname;
+  if (api !== undefined && path.startsWith('/api/')) {
+    const answer = await (api(path, url.searchParams) ?? Promise.resolve({ status: 503, body: { error: 'starting: the capture is not open yet' } }));
+    reply(response, request, answer.status, JSON.stringify(answer.body, null, 2) + '\n', 'application/json; charset=utf-8');
+    return;
+  }
   switch (path) {
     case '/metrics':
       reply(response, request, 200, await metrics.scrape(), metrics.contentType);

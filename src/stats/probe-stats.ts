@@ -3,6 +3,7 @@
  * the exporter's and collectors' own. The summary, the status line, the progress
  * bar and /metrics all print the same snapshot, so they cannot disagree.
  */
+import { AccountingStat } from '../accounting/table.js';
 import { EXPIRY_REASONS, FlowCacheStat } from '../cache/flow-cache.js';
 import {
   DataPlaneCounter,
@@ -50,6 +51,26 @@ export interface ExportStats {
   printedRecords: number | undefined;
 }
 
+/** IPCAD's accounting table (flowprobe ipcad only). */
+export interface AccountingStats {
+  entries: number;
+  checkpointEntries: number;
+  entriesMade: number;
+  packets: number;
+  bytes: number;
+  /** what found the table full */
+  unaccountedPackets: number;
+  unaccountedBytes: number;
+  memoryUsed: number;
+  memoryLimit: number;
+}
+
+/** The rsh server's outcomes and commands (flowprobe ipcad with rsh enabled). */
+export interface RshStats {
+  connections: Record<string, number>;
+  commands: Record<string, number>;
+}
+
 export interface ProbeStats {
   sources: SourceStats[];
   packets: number;
@@ -68,6 +89,8 @@ export interface ProbeStats {
     expired: Record<ExpiryReasonName, number>;
   };
   export: ExportStats;
+  accounting?: AccountingStats;
+  rsh?: RshStats;
 }
 
 /** What the snapshot is read from; each part keeps counting on its own. */
@@ -77,6 +100,9 @@ export interface StatsInputs {
   sources: readonly { label: string; live: boolean }[];
   flowCacheCapacity: number;
   export: () => ExportStats;
+  /** the accounting table is on (its figures follow the data plane's in the counters) */
+  accounting?: boolean;
+  rsh?: () => RshStats | undefined;
 }
 
 export function readProbeStats(inputs: StatsInputs): ProbeStats {
@@ -124,6 +150,27 @@ export function readProbeStats(inputs: StatsInputs): ProbeStats {
       expired,
     },
     export: inputs.export(),
+    ...(inputs.accounting === true ? { accounting: readAccounting(c) } : {}),
+    ...rshPart(inputs.rsh?.()),
+  };
+}
+
+function rshPart(rsh: RshStats | undefined): { rsh?: RshStats } {
+  return rsh === undefined ? {} : { rsh };
+}
+
+function readAccounting(c: (index: number) => number): AccountingStats {
+  const a = (field: number): number => c(DataPlaneCounter.accountingBase + field);
+  return {
+    entries: a(AccountingStat.activeEntries),
+    checkpointEntries: a(AccountingStat.checkpointEntries),
+    entriesMade: a(AccountingStat.entriesMade),
+    packets: a(AccountingStat.packets),
+    bytes: a(AccountingStat.bytes),
+    unaccountedPackets: a(AccountingStat.unaccountedPackets),
+    unaccountedBytes: a(AccountingStat.unaccountedBytes),
+    memoryUsed: a(AccountingStat.memoryUsed),
+    memoryLimit: a(AccountingStat.memoryLimit),
   };
 }
 

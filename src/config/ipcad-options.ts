@@ -1,0 +1,209 @@
+/**
+ * `flowprobe ipcad [-d] [-r] [-s] [-c FILE]`: IPCAD's own command line, and
+ * its ipcad.conf translated into the probe's options plus the accounting
+ * table's, the rsh server's and the dump file's.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import yargs from 'yargs';
+import { aggregationRules, accountingLayout, MAX_MEMORY_LIMIT, MIN_ACCOUNTING_ENTRIES, type AggregationRules } from '../accounting/table.js';
+import { ConfigError, parseIpcadConf, type IpcadConfig, type RshAccessRule } from './ipcad-conf.js';
+import {
+  DEFAULTS,
+  UsageError,
+  logLevelOption,
+  parseCollector,
+  parseListenAddress,
+  secondsOption,
+  type ProbeOptions,
+} from './options.js';
+
+/** IPCAD's default configuration file. */
+export const DEFAULT_IPCAD_CONF = '/usr/local/etc/ipcad.conf';
+/** IPCAD's pid file when detaching and the configuration names none. */
+export const DEFAULT_PID_FILE = '/var/run/ipcad.pid';
+export const DEFAULT_MEMORY_LIMIT = 64 * 1024 * 1024;
+export const DEFAULT_RSH_TIMEOUT = 30;
+export const RSH_MAX_CLIENTS = 10;
+export const RSH_PORT = 514;
+
+export interface IpcadOptions {
+  configFile: string;
+  /** -d: run as a detached child process */
+  detach: boolean;
+  /** -r: import the dump at start */
+  restoreOnStart: boolean;
+  /** -s: save the dump at exit */
+  saveOnExit: boolean;
+  accounting: {
+    memoryLimit: number;
+    /** per interface, in the order of ProbeOptions.interfaces */
+    capturePorts: boolean[];
+    rules: AggregationRules;
+  };
+  rsh: {
+    /** addresses to listen on; empty: no rsh server */
+    listen: string[];
+    port: number;
+    access: RshAccessRule[];
+    timeoutSeconds: number;
+    maxClients: number;
+  };
+  /** absolute, inside the chroot directory when one is given */
+  dumpFile: string | undefined;
+  chroot: string | undefined;
+  pidFile: string | undefined;
+  /** lines to log at start (statements accepted but not carried out) */
+  warnings: string[];
+}
+
+export type IpcadCliResult = { kind: 'ipcad'; options: ProbeOptions; ipcad: IpcadOptions } | { kind: 'exit'; output: string };
+
+function readConfig(path: string): IpcadConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new UsageError(`-c: cannot read ${path} (${code})${code === 'ENOENT' && path === DEFAULT_IPCAD_CONF ? '; give the configuration with -c FILE' : ''}`);
+  }
+  return parseIpcadConf(path, text);
+}
+
+/** A path from the configuration: relative ones resolve inside the chroot directory (as IPCAD, which read them after chroot). */
+function inside(chroot: string | undefined, path: string): string {
+  if (chroot === undefined) return resolve(path);
+  // after a chroot(2), "/x" would be DIR/x too
+  return join(chroot, path);
+}
+
+/** Parse `ipcad …` (argv without the word "ipcad"). Throws UsageError or ConfigError. */
+export function parseIpcadCommandLine(argv: string[]): IpcadCliResult {
+  let output = '';
+  const parser = yargs(argv)
+    .scriptName('flowprobe ipcad')
+    .usage('$0 [-d] [-r] [-s] [-c FILE]\n\nIPCAD compatibility: reads ipcad.conf, keeps the accounting table, answers rsh.')
+    .parserConfiguration({ 'boolean-negation': false, 'camel-case-expansion': true, 'short-option-groups': true })
+    .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'run in the background (a detached child process and a pid file)' })
+    .option('restore', { alias: 'r', type: 'boolean', default: false, describe: 'import the dump file at start' })
+    .option('save', { alias: 's', type: 'boolean', default: false, describe: 'save the dump file at exit' })
+    .option('config', { alias: 'c', type: 'string', default: DEFAULT_IPCAD_CONF, describe: 'the ipcad.conf to read' })
+    .option('metrics-listen', { type: 'string', default: DEFAULTS.metricsListen, describe: 'metrics and the read-only JSON API on ADDRESS:PORT, or off' })
+    .option('log-level', { type: 'string', default: DEFAULTS.logLevel, describe: 'debug, info, warn or error' })
+    .option('status-interval', { type: 'string', default: 0, describe: 'seconds between status lines (0: none)' })
+    .strict()
+    .version(false)
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .exitProcess(false)
+    .fail((message, error) => {
+      if (error instanceof UsageError) throw error;
+      throw new UsageError(message ?? error?.message ?? 'invalid command line');
+    });
+  const args = parser.parseSync(argv, {}, (_error, _argv, text) => {
+    output = text;
+  });
+  if (output !== '' || args['help'] === true) return { kind: 'exit', output };
+  const configFile = resolve(String(args['config']));
+  const conf = readConfig(configFile);
+  return {
+    kind: 'ipcad',
+    ...translateIpcadConfig(conf, {
+      configFile,
+      detach: args['detach'] === true,
+      restoreOnStart: args['restore'] === true,
+      saveOnExit: args['save'] === true,
+      metricsListen: args['metricsListen'],
+      logLevel: args['logLevel'],
+      statusInterval: args['statusInterval'],
+    }),
+  };
+}
+
+export interface IpcadCommandLine {
+  configFile: string;
+  detach: boolean;
+  restoreOnStart: boolean;
+  saveOnExit: boolean;
+  metricsListen: unknown;
+  logLevel: unknown;
+  statusInterval: unknown;
+}
+
+/** ipcad.conf → the probe's options and the IPCAD parts'. Throws ConfigError for what cannot run. */
+export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): { options: ProbeOptions; ipcad: IpcadOptions } {
+  const file = conf.file;
+  if (conf.interfaces.length === 0) throw new ConfigError(`${file}: no interface statement: nothing to capture`);
+  const memoryLimit = conf.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
+  if (memoryLimit > MAX_MEMORY_LIMIT) throw new ConfigError(`${file}: memory_limit ${memoryLimit} is above the most flowprobe takes (2g)`);
+  if (accountingLayout(memoryLimit).capacity < MIN_ACCOUNTING_ENTRIES) {
+    throw new ConfigError(`${file}: memory_limit ${memoryLimit} is too small (at least 2k, for ${MIN_ACCOUNTING_ENTRIES} entries)`);
+  }
+  const collectors = conf.netflowDestinations.map(({ host, port }) => {
+    try {
+      return parseCollector(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, 'collector');
+    } catch (error) {
+      throw new ConfigError(`${file}: netflow export destination ${host} ${port}: ${(error as Error).message}`);
+    }
+  });
+  if (conf.dumpFile === undefined && (cli.restoreOnStart || cli.saveOnExit)) {
+    conf.warnings.push(`${file}: -r/-s given but no "dumpfile = PATH": nothing is restored or saved`);
+  }
+  const options: ProbeOptions = {
+    interfaces: conf.interfaces.map((i) => ({ name: i.name, ifIndex: undefined, promiscuous: i.promiscuous, filter: i.filter })),
+    read: undefined,
+    collectors,
+    exportSource: undefined,
+    activeTimeout: conf.netflowActiveTimeout ?? DEFAULTS.activeTimeout,
+    inactiveTimeout: conf.netflowInactiveTimeout ?? DEFAULTS.inactiveTimeout,
+    tcpEndTimeout: DEFAULTS.tcpEndTimeout,
+    maxFlows: DEFAULTS.maxFlows,
+    snaplen: DEFAULTS.snaplen,
+    bufferSize: DEFAULTS.bufferSize,
+    // IPCAD leaves interfaces out of promiscuous mode unless told (`interface X promisc`)
+    promiscuous: false,
+    engineType: conf.netflowEngineType ?? DEFAULTS.engineType,
+    engineId: conf.netflowEngineId ?? DEFAULTS.engineId,
+    exportRate: DEFAULTS.exportRate,
+    exportQueue: DEFAULTS.exportQueue,
+    filter: '',
+    // IPCAD's uid/gid: dropped once the captures and sockets are open (the rsh server then needs
+    // CAP_NET_BIND_SERVICE for its reserved-port connect-back, as IPCAD's did)
+    user: conf.uid,
+    group: conf.gid,
+    tickMs: 1000,
+    metricsListen: parseListenAddress('metrics-listen', cli.metricsListen),
+    metricsLinger: 0,
+    logLevel: logLevelOption('log-level', cli.logLevel),
+    statusInterval: secondsOption('status-interval', cli.statusInterval, 0, 86400),
+  };
+  const chroot = conf.chroot === undefined ? undefined : resolve(conf.chroot);
+  // the pid file is written by the parent, before any confinement: as given
+  const pidFile = conf.pidFile !== undefined ? resolve(conf.pidFile) : cli.detach ? DEFAULT_PID_FILE : undefined;
+  return {
+    options,
+    ipcad: {
+      configFile: cli.configFile,
+      detach: cli.detach,
+      restoreOnStart: cli.restoreOnStart,
+      saveOnExit: cli.saveOnExit,
+      accounting: {
+        memoryLimit,
+        capturePorts: conf.interfaces.map((i) => i.capturePorts),
+        rules: aggregationRules(conf.aggregates),
+      },
+      rsh: {
+        listen: conf.rshListen,
+        port: RSH_PORT,
+        access: conf.rshAccess,
+        timeoutSeconds: conf.rshTimeout ?? DEFAULT_RSH_TIMEOUT,
+        maxClients: RSH_MAX_CLIENTS,
+      },
+      dumpFile: conf.dumpFile === undefined ? undefined : inside(chroot, conf.dumpFile),
+      chroot,
+      pidFile,
+      warnings: conf.warnings,
+    },
+  };
+}

@@ -1,0 +1,202 @@
+/** ipcad.conf: the reference configuration, IPCAD's other statements, and the errors a user meets. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { PROJECT_ROOT } from './helpers/processes.js';
+import { ConfigError, parseIpcadConf, parseSize } from '../src/config/ipcad-conf.js';
+import { translateIpcadConfig, DEFAULT_MEMORY_LIMIT } from '../src/config/ipcad-options.js';
+
+const REFERENCE = `capture-ports disable;
+interface wi0;
+rsh enable at 127.0.0.1;
+rsh root@127.0.0.1 admin;
+dumpfile = ipcad.dump;
+chroot = /var/ipcad;
+memory_limit = 1m;
+netflow export destination 127.0.0.1 9995
+`;
+
+const cli = {
+  configFile: '/etc/ipcad.conf',
+  detach: false,
+  restoreOnStart: false,
+  saveOnExit: false,
+  metricsListen: '127.0.0.1:9464',
+  logLevel: 'info',
+  statusInterval: 0,
+};
+
+function error(text: string): string {
+  try {
+    parseIpcadConf('ipcad.conf', text);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    return e.message;
+  }
+  assert.fail(`expected an error for ${JSON.stringify(text)}`);
+}
+
+describe('the reference ipcad.conf', () => {
+  it('is read as is (its last statement has no ";")', () => {
+    const conf = parseIpcadConf('ipcad.conf', REFERENCE);
+    assert.deepEqual(conf.interfaces, [{ name: 'wi0', promiscuous: false, filter: '', capturePorts: false, line: 2 }]);
+    assert.deepEqual(conf.rshListen, ['127.0.0.1']);
+    assert.deepEqual(conf.rshAccess, [{ user: 'root', host: '127.0.0.1', level: 'admin', line: 4 }]);
+    assert.equal(conf.dumpFile, 'ipcad.dump');
+    assert.equal(conf.chroot, '/var/ipcad');
+    assert.equal(conf.memoryLimit, 1024 * 1024);
+    assert.deepEqual(conf.netflowDestinations, [{ host: '127.0.0.1', port: 9995 }]);
+    assert.deepEqual(conf.warnings, []);
+  });
+
+  it('becomes the probe options: the interface, the collector, the dump inside the chroot directory', () => {
+    const { options, ipcad } = translateIpcadConfig(parseIpcadConf('/etc/ipcad.conf', REFERENCE), cli);
+    assert.deepEqual(options.interfaces, [{ name: 'wi0', ifIndex: undefined, promiscuous: false, filter: '' }]);
+    assert.deepEqual(options.collectors, [{ host: '127.0.0.1', port: 9995 }]);
+    assert.equal(options.activeTimeout, 1800);
+    assert.equal(options.inactiveTimeout, 15);
+    assert.equal(ipcad.dumpFile, '/var/ipcad/ipcad.dump');
+    assert.equal(ipcad.chroot, '/var/ipcad');
+    assert.equal(ipcad.accounting.memoryLimit, 1048576);
+    assert.deepEqual(ipcad.accounting.capturePorts, [false]);
+    assert.deepEqual(ipcad.rsh.listen, ['127.0.0.1']);
+    assert.equal(ipcad.rsh.port, 514);
+    assert.equal(ipcad.pidFile, undefined);
+  });
+});
+
+describe('config/ipcad.conf, the commented example', () => {
+  it('parses without a warning and matches the reference configuration', () => {
+    const file = join(PROJECT_ROOT, 'config/ipcad.conf');
+    const example = parseIpcadConf(file, readFileSync(file, 'utf8'));
+    const reference = parseIpcadConf(file, REFERENCE.replace('wi0', 'eth0'));
+    assert.deepEqual(example.warnings, []);
+    assert.deepEqual(
+      { ...example, interfaces: example.interfaces.map((i) => ({ ...i, line: 0 })), rshAccess: example.rshAccess.map((r) => ({ ...r, line: 0 })) },
+      { ...reference, interfaces: reference.interfaces.map((i) => ({ ...i, line: 0 })), rshAccess: reference.rshAccess.map((r) => ({ ...r, line: 0 })) },
+    );
+  });
+});
+
+describe('IPCAD statements', () => {
+  it('interfaces with promisc and a filter; capture-ports for the interfaces after it', () => {
+    const conf = parseIpcadConf(
+      'x.conf',
+      `interface eth0;
+       capture-ports enable;
+       interface eth1 promisc filter "ip and not port 22";
+       interface eth2 filter "tcp" promisc;`,
+    );
+    assert.deepEqual(
+      conf.interfaces.map((i) => [i.name, i.promiscuous, i.filter, i.capturePorts]),
+      [
+        ['eth0', false, '', false],
+        ['eth1', true, 'ip and not port 22', true],
+        ['eth2', true, 'tcp', true],
+      ],
+    );
+  });
+
+  it('netflow timeouts (active in minutes, inactive in seconds), engine, version 5', () => {
+    const conf = parseIpcadConf(
+      'x.conf',
+      `interface eth0; netflow timeout active 5; netflow timeout inactive 20;
+       netflow engine-type 3; netflow engine-id 7; netflow export version 5;
+       netflow export destination 10.0.0.5 2055; netflow export destination 10.0.0.6 9996;`,
+    );
+    const { options } = translateIpcadConfig(conf, cli);
+    assert.equal(options.activeTimeout, 300);
+    assert.equal(options.inactiveTimeout, 20);
+    assert.equal(options.engineType, 3);
+    assert.equal(options.engineId, 7);
+    assert.deepEqual(options.collectors, [
+      { host: '10.0.0.5', port: 2055 },
+      { host: '10.0.0.6', port: 9996 },
+    ]);
+  });
+
+  it('rsh lines: levels, any user, host names, timeout; pidfile, uid/gid, comments of every kind', () => {
+    const conf = parseIpcadConf(
+      'x.conf',
+      `# a comment
+       interface eth0; /* a C comment
+       over two lines */ rsh enable;
+       rsh localhost;            // default level
+       rsh bob@10.0.0.1 view-only;
+       rsh 10.0.0.2 backup;
+       rsh 10.0.0.3 deny;
+       rsh timeout = 5;
+       pidfile = /run/ipcad.pid;
+       uid = 65534; gid = 65534;`,
+    );
+    assert.deepEqual(conf.rshListen, ['0.0.0.0']);
+    assert.deepEqual(
+      conf.rshAccess.map((r) => [r.user, r.host, r.level, r.line]),
+      [
+        [undefined, 'localhost', 'default', 4],
+        ['bob', '10.0.0.1', 'view-only', 5],
+        [undefined, '10.0.0.2', 'backup', 6],
+        [undefined, '10.0.0.3', 'deny', 7],
+      ],
+    );
+    assert.equal(conf.rshTimeout, 5);
+    assert.equal(conf.pidFile, '/run/ipcad.pid');
+    assert.equal(conf.uid, '65534');
+    assert.equal(conf.gid, '65534');
+    // uid/gid are carried out (the probe drops to them once open): no warning
+    assert.equal(conf.warnings.length, 0);
+  });
+
+  it('aggregate rules for addresses and ports', () => {
+    const conf = parseIpcadConf('x.conf', 'interface eth0; aggregate 10.0.0.0/8 strip 8; aggregate 1024-65535 into 65535;');
+    assert.deepEqual(conf.aggregates, [
+      { kind: 'address', network: 0x0a000000, prefixLength: 8, strip: 8 },
+      { kind: 'port', from: 1024, to: 65535, into: 65535 },
+    ]);
+  });
+
+  it('known statements flowprobe does not carry out: a warning naming them and what is not done', () => {
+    const conf = parseIpcadConf('x.conf', 'interface eth0;\nrsh ttl = 3;\nnetflow ifclass ppp* 5;');
+    assert.equal(conf.warnings.length, 2);
+    assert.match(conf.warnings[0]!, /^x\.conf:2: "rsh ttl = 3" is accepted but not carried out: the IP TTL/);
+    assert.match(conf.warnings[1]!, /^x\.conf:3: "netflow ifclass ppp\* 5" is accepted but not carried out/);
+  });
+
+  it('memory_limit with IPCAD suffixes', () => {
+    assert.equal(parseSize('1m'), 1048576);
+    assert.equal(parseSize('512k'), 524288);
+    assert.equal(parseSize('2048'), 2048);
+    assert.equal(parseSize('1x'), undefined);
+    const { ipcad } = translateIpcadConfig(parseIpcadConf('x.conf', 'interface eth0;'), cli);
+    assert.equal(ipcad.accounting.memoryLimit, DEFAULT_MEMORY_LIMIT);
+  });
+});
+
+describe('mistakes: one line naming the file, the line and the statement', () => {
+  it('an unknown statement', () => {
+    assert.equal(error('interface eth0;\n\nfrobnicate yes;'), 'ipcad.conf:3: unknown statement "frobnicate yes"');
+  });
+  it('a missing ";" joins two statements into a malformed one', () => {
+    assert.match(error('capture-ports disable\ninterface eth0;'), /^ipcad\.conf:1: malformed statement "capture-ports disable interface eth0": expected capture-ports enable\|disable$/);
+  });
+  it('malformed values', () => {
+    assert.match(error('memory_limit = lots;'), /^ipcad\.conf:1: malformed statement "memory_limit = lots"/);
+    assert.match(error('netflow export destination 127.0.0.1 99999;'), /^ipcad\.conf:1: malformed statement .*port 1 to 65535/);
+    assert.match(error('netflow export version 9;'), /NetFlow v5 only/);
+    assert.match(error('rsh root@127.0.0.1 superuser;'), /^ipcad\.conf:1: malformed statement "rsh root@127.0.0.1 superuser": expected a level/);
+    assert.match(error('rsh enable at nowhere;'), /rsh enable \[at ADDRESS\]/);
+    assert.match(error('netflow timeout active soon;'), /netflow timeout active MINUTES/);
+    assert.match(error('interface eth0 filter tcp;'), /filter "BPF expression" in double quotes/);
+  });
+  it('unclosed comments and strings, stray semicolons, an interface given twice', () => {
+    assert.match(error('interface eth0; /* never closed'), /^ipcad\.conf:1: a comment opened with \/\* is never closed$/);
+    assert.match(error('interface eth0 filter "tcp;'), /^ipcad\.conf:1: a string opened with " is never closed$/);
+    assert.match(error('interface eth0;;'), /^ipcad\.conf:1: an empty statement/);
+    assert.match(error('interface eth0;\ninterface eth0;'), /^ipcad\.conf:2: interface eth0 is given twice$/);
+  });
+  it('what cannot run: no interface, a memory_limit too small', () => {
+    assert.throws(() => translateIpcadConfig(parseIpcadConf('x.conf', 'rsh enable;'), cli), /x\.conf: no interface statement/);
+    assert.throws(() => translateIpcadConfig(parseIpcadConf('x.conf', 'interface eth0; memory_limit = 100;'), cli), /memory_limit 100 is too small/);
+  });
+});

@@ -1,0 +1,365 @@
+/**
+ * IPCAD compatibility with real parts: flowprobe runs the reference ipcad.conf
+ * (interface renamed, paths in a temporary directory) in a network namespace,
+ * traffic comes over a veth pair, and Debian's real rsh client drives it.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Nfcapd } from './helpers/nfcapd.js';
+import { VethPair } from './helpers/netns.js';
+import { CLI, isRoot, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
+import { accountingRows, rsh, rshAvailable } from './helpers/rsh.js';
+
+const skip = !isRoot()
+  ? 'needs root for network namespaces and reserved ports (CI runs as root)'
+  : !rshAvailable()
+    ? 'needs Debian\'s rsh-client (scripts/install-test-deps.sh)'
+    : false;
+
+function referenceConfig(iface: string, dir: string): string {
+  return `capture-ports disable;
+interface ${iface};
+rsh enable at 127.0.0.1;
+rsh root@127.0.0.1 admin;
+dumpfile = ipcad.dump;
+chroot = ${dir};
+memory_limit = 1m;
+netflow export destination 127.0.0.1 9995
+`;
+}
+
+describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh client', { skip }, () => {
+  const net = new VethPair('i');
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-ipcad-'));
+  const conf = join(work, 'ipcad.conf');
+  const inB = net.exec(net.nsB);
+  const dump = join(work, 'ipcad.dump');
+  let probe: Running | undefined;
+  let nfcapd: Nfcapd | undefined;
+  before(async () => {
+    net.create();
+    writeFileSync(conf, referenceConfig(net.ifB, work));
+    nfcapd = await Nfcapd.start({ prefix: inB, port: 9995 });
+  });
+  after(async () => {
+    if (probe !== undefined && probe.child.exitCode === null) probe.child.kill('SIGKILL');
+    await nfcapd?.stop().catch(() => undefined);
+    nfcapd?.remove();
+    net.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+  const icmpBytes = 10 * 84 + 5 * 1028;
+
+  async function ping(count: number, size: number): Promise<void> {
+    const result = await run('ip', ['netns', 'exec', net.nsA, 'ping', '-q', '-c', String(count), '-i', '0.2', '-s', String(size), net.addrB]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+  }
+
+  async function show(command = 'show ip accounting'): Promise<string> {
+    const result = await rsh('127.0.0.1', command, { prefix: inB });
+    assert.equal(result.code, 0, `rsh ${command}: ${result.stderr}`);
+    return result.stdout;
+  }
+
+  /** Wait until the table holds what was sent (the capture reads every 2 ms; no timing is asserted). */
+  async function tableSettles(expected: Record<string, { packets: number; bytes: number }>, command = 'show ip accounting'): Promise<Map<string, { packets: number; bytes: number }>> {
+    let last = new Map<string, { packets: number; bytes: number }>();
+    const wanted = JSON.stringify(Object.entries(expected).sort());
+    await waitFor(
+      async () => {
+        const rows = accountingRows(await show(command));
+        last = new Map([...rows].map(([k, r]) => [k, { packets: r.packets, bytes: r.bytes }]));
+        return JSON.stringify([...last].sort()) === wanted;
+      },
+      10_000,
+      `the table to hold ${wanted}`,
+    ).catch(() => undefined);
+    return last;
+  }
+
+  test('start-up messages in IPCAD\'s spirit; the table matches the traffic sent', async () => {
+    probe = startProbe(['ipcad', '-r', '-s', '-c', conf], { prefix: inB });
+    await waitFor(() => probe!.stderrSoFar().includes('Configured RSH Server listening at 127.0.0.1') || probe!.child.exitCode !== null, 15_000, 'the rsh server');
+    const started = probe.stderrSoFar();
+    assert.match(started, new RegExp(`Opening ${net.ifB}\\.\\.\\. Initialized`));
+    assert.match(started, /Configured NetFlow destination at 127\.0\.0\.1:9995/);
+    assert.match(started, /the process is NOT confined/);
+    assert.match(started, /root or CAP_NET_BIND_SERVICE/);
+    // -r on a first start: no dump yet, said in IPCAD's words, and the probe goes on
+    assert.match(started, new RegExp(`Can't open dump file ${dump}: No such file or directory`));
+
+    // 10 echo requests of 84 IP bytes and 5 of 1028; as many replies
+    await ping(10, 56);
+    await ping(5, 1000);
+    const expected = {
+      [`${net.addrA} ${net.addrB}`]: { packets: 15, bytes: icmpBytes },
+      [`${net.addrB} ${net.addrA}`]: { packets: 15, bytes: icmpBytes },
+    };
+    assert.deepEqual(Object.fromEntries(await tableSettles(expected)), expected);
+    const text = await show('sh ip acc');
+    assert.match(text, /^\s+Source\s+Destination\s+Packets\s+Bytes\n/);
+    for (const line of [
+      /^Accounting data age is \d+$/m,
+      /^Accounting data age exact \d+$/m,
+      /^Accounting data saved 0$/m,
+      /^Accounting threshold exceeded for 0 packets and 0 bytes$/m,
+      new RegExp(`^Interface ${net.ifB}: received \\d+, 5 m average \\d+ bytes/sec, \\d+ pkts/sec, dropped \\d+$`, 'm'),
+      /^Flow entries made: 2$/m,
+      /^NetFlow cached flows: 2$/m,
+      /^Memory usage: 0% \(\d+ from 1048576\)$/m,
+      /^Free slots for rsh clients: 9$/m,
+      /^IPCAD uptime is \d+ minutes?$/m,
+      /^System uptime is /m,
+    ]) {
+      assert.match(text, line);
+    }
+  });
+
+  test('a user not in the access lines is refused; wrong commands get one line on stderr', async () => {
+    const denied = await rsh('127.0.0.1', 'show ip accounting', { prefix: inB, user: 'nobody' });
+    assert.notEqual(denied.code, 0);
+    assert.equal(denied.stdout, '');
+    assert.match(denied.stderr, /Permission denied\./);
+    const wrong = await rsh('127.0.0.1', 'show ip frobnicate', { prefix: inB });
+    assert.equal(wrong.stdout, '');
+    assert.match(wrong.stderr, /^% Invalid input "frobnicate" after "show ip"; expected accounting, cache\n$/);
+  });
+
+  test('show ip cache flow, show interface, stat, show version; the read-only commands as JSON over HTTP', async () => {
+    const cache = await show('sh ip cache flow');
+    assert.match(cache, /^IP Flow Switching Cache, 2 active flows, capacity 262144$/m);
+    assert.match(cache, new RegExp(`^${net.ifB}\\s+${net.addrA.replace(/\./g, '\\.')}\\s+Null\\s+${net.addrB.replace(/\./g, '\\.')}\\s+01 0000 0800\\s+15\\s+${icmpBytes}$`, 'm'));
+    const iface = await show(`show interface ${net.ifB}`);
+    assert.match(iface, new RegExp(`^${net.ifB} is up, line protocol is up$`, 'm'));
+    assert.match(iface, new RegExp(`Internet address is ${net.addrB.replace(/\./g, '\\.')}/24, mask 255\\.255\\.255\\.0`));
+    assert.match(iface, /Hardware is Ethernet, address is [0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}/);
+    assert.match(iface, /^\s+\d+ packets input, \d+ bytes, \d+ dropped$/m);
+    assert.match(iface, /^ {2}5 minute input rate \d+ bits\/sec, \d+ packets\/sec$/m);
+    assert.match((await rsh('127.0.0.1', 'show interface nosuch0', { prefix: inB })).stderr, /% No such interface: nosuch0/);
+    const stat = await show('stat');
+    assert.match(stat, /^Flow entries made: 2$/m);
+    assert.match(stat, /^Free slots for rsh clients: 9$/m);
+    assert.match(stat, /^rsh: \d+ connections \(served \d+, denied 1, unreserved_port 0/m);
+    assert.match(await show('show version'), /^flowprobe \d+\.\d+\.\d+, IPCAD-compatible/);
+
+    // the same table as JSON, on the metrics listener (inside the namespace)
+    const inNs = (url: string, method = 'GET') =>
+      run('ip', ['netns', 'exec', net.nsB, process.execPath, '-e', `
+        const http = require('node:http');
+        const req = http.request(${JSON.stringify(url)}, { method: ${JSON.stringify(method)} }, (res) => {
+          let body = ''; res.on('data', (d) => (body += d));
+          res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, body })));
+        });
+        req.end();`]).then((r) => JSON.parse(r.stdout) as { status: number; body: string });
+    const json = await inNs('http://127.0.0.1:9464/api/v1/accounting');
+    assert.equal(json.status, 200);
+    const body = JSON.parse(json.body) as { view: string; entries: { source: string; destination: string; packets: number; bytes: number }[] };
+    assert.equal(body.view, 'active');
+    assert.deepEqual(
+      body.entries.sort((a, b) => a.source.localeCompare(b.source)),
+      [
+        { source: net.addrA, destination: net.addrB, packets: 15, bytes: icmpBytes },
+        { source: net.addrB, destination: net.addrA, packets: 15, bytes: icmpBytes },
+      ],
+    );
+    const stat2 = JSON.parse((await inNs('http://127.0.0.1:9464/api/v1/stat')).body) as { accounting: { entries: number; memoryLimit: number } };
+    assert.equal(stat2.accounting.entries, 2);
+    assert.equal(stat2.accounting.memoryLimit, 1048576);
+    const flows = JSON.parse((await inNs('http://127.0.0.1:9464/api/v1/cache')).body) as { flows: number };
+    assert.equal(flows.flows, 2);
+    assert.equal((await inNs(`http://127.0.0.1:9464/api/v1/interface/${net.ifB}`)).status, 200);
+    // nothing that changes state is on this listener
+    assert.equal((await inNs('http://127.0.0.1:9464/api/v1/accounting', 'POST')).status, 405);
+    assert.equal((await inNs('http://127.0.0.1:9464/api/v1/clear')).status, 404);
+    assert.equal((await inNs('http://127.0.0.1:9464/api/v1/shutdown')).status, 404);
+    assert.equal(accountingRows(await show()).size, 2, 'the table is still there');
+    // and as Prometheus metrics, beside the probe's own
+    const metrics = (await inNs('http://127.0.0.1:9464/metrics')).body;
+    assert.match(metrics, /^flowprobe_accounting_entries\{table="active"\} 2$/m);
+    assert.match(metrics, /^flowprobe_accounting_memory_limit_bytes 1048576$/m);
+    assert.match(metrics, /^flowprobe_accounting_unaccounted_packets_total 0$/m);
+    assert.match(metrics, /^flowprobe_rsh_connections_total\{outcome="denied"\} 1$/m);
+    assert.match(metrics, /^flowprobe_rsh_commands_total\{command="show-accounting"\} [1-9]\d*$/m);
+    assert.match(metrics, /^flowprobe_rsh_commands_total\{command="invalid"\} 1$/m);
+  });
+
+  test('clear ip accounting empties the table into the checkpoint', async () => {
+    assert.equal(await show('clear ip accounting'), 'IP accounting cleared\n');
+    assert.equal(accountingRows(await show()).size, 0);
+    const checkpoint = accountingRows(await show('show ip accounting checkpoint'));
+    assert.deepEqual(
+      Object.fromEntries([...checkpoint].map(([k, r]) => [k, { packets: r.packets, bytes: r.bytes }])),
+      {
+        [`${net.addrA} ${net.addrB}`]: { packets: 15, bytes: icmpBytes },
+        [`${net.addrB} ${net.addrA}`]: { packets: 15, bytes: icmpBytes },
+      },
+    );
+    await ping(3, 56);
+    const now = { [`${net.addrA} ${net.addrB}`]: { packets: 3, bytes: 252 }, [`${net.addrB} ${net.addrA}`]: { packets: 3, bytes: 252 } };
+    assert.deepEqual(Object.fromEntries(await tableSettles(now)), now);
+  });
+
+  test('dump over rsh stays in the dump file\'s directory', async () => {
+    const outside = await rsh('127.0.0.1', 'dump ../escape.dump', { prefix: inB });
+    assert.match(outside.stderr, /% \.\.\/escape\.dump: dump files stay in /);
+    assert.equal(existsSync(join(work, '..', 'escape.dump')), false);
+    assert.match(await show('dump copy.dump'), new RegExp(`^Dump saved to ${join(work, 'copy.dump')}: 2 entries\n$`));
+    const saved = readFileSync(join(work, 'copy.dump'), 'utf8');
+    assert.equal(accountingRows(saved).get(`${net.addrA} ${net.addrB}`)?.packets, 3);
+    assert.match(saved, /^Accounting data saved \d+$/m);
+  });
+
+  test('shutdown flushes NetFlow to nfcapd, saves the dump (-s) and exits 0', async () => {
+    assert.equal(await show('shutdown'), 'Shutdown process started\n');
+    const result = await probe!.result;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, new RegExp(`Accounting data saved to ${dump}: 2 entries`));
+    assert.deepEqual(readdirSync(work).filter((f) => f.includes('.tmp')), [], 'no temporary file left');
+    const sentRecords = Number(/(\d+) records sent/.exec(result.stderr)?.[1]);
+    await nfcapd!.stop();
+    const totals = await nfcapd!.totals();
+    // echo requests 8/0 (port 2048) and replies 0/0, every one of the 18 each way
+    assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 1 0 2048`), { packets: 18, octets: icmpBytes + 252 });
+    assert.deepEqual(totals.get(`${net.addrB} ${net.addrA} 1 0 0`), { packets: 18, octets: icmpBytes + 252 });
+    assert.equal((await nfcapd!.stat())['Flows'], sentRecords);
+    const rows = accountingRows(readFileSync(dump, 'utf8'));
+    assert.deepEqual([...rows.values()].map((r) => [r.source, r.destination, r.packets, r.bytes]).sort(), [
+      [net.addrA, net.addrB, 3, 252],
+      [net.addrB, net.addrA, 3, 252],
+    ]);
+  });
+
+  test('the dump survives a restart: started with -r, the same table', async () => {
+    probe = startProbe(['ipcad', '-r', '-c', conf], { prefix: inB });
+    await waitFor(() => probe!.stderrSoFar().includes('Configured RSH Server listening') || probe!.child.exitCode !== null, 15_000, 'the rsh server');
+    await waitFor(() => probe!.stderrSoFar().includes('elements got from') || probe!.child.exitCode !== null, 10_000, 'the dump to be imported');
+    assert.match(probe.stderrSoFar(), new RegExp(`2 elements got from ${dump}`));
+    const restored = accountingRows(await show());
+    assert.deepEqual([...restored.values()].map((r) => [r.source, r.destination, r.packets, r.bytes]).sort(), [
+      [net.addrA, net.addrB, 3, 252],
+      [net.addrB, net.addrA, 3, 252],
+    ]);
+    probe.child.kill('SIGTERM');
+    const result = await probe.result;
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stderr, /Accounting data saved to/, 'no -s: nothing saved');
+  });
+});
+
+describe('flowprobe ipcad -d, a denied host, view-only, a corrupt dump', { skip }, () => {
+  const net = new VethPair('j');
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-ipcad-d-'));
+  const conf = join(work, 'ipcad.conf');
+  const pidFile = join(work, 'ipcad.pid');
+  const inB = net.exec(net.nsB);
+  let pid: number | undefined;
+  before(() => {
+    net.create();
+    writeFileSync(
+      conf,
+      `interface ${net.ifB};
+       rsh enable;
+       rsh root@127.0.0.1 view-only;
+       dumpfile = ${join(work, 'ipcad.dump')};
+       pidfile = ${pidFile};
+       rsh ttl = 2;`,
+    );
+    writeFileSync(join(work, 'ipcad.dump'), ' 10.0.0.1 10.0.0.2 5 500\ngarbage here\n');
+  });
+  after(() => {
+    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+    net.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  function alive(p: number): boolean {
+    try {
+      process.kill(p, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  test('-d: the parent exits once the detached child is up; the pid file names the child', async () => {
+    // spawned by hand: the child keeps the parent's stderr, so wait for the parent's exit, not its pipes
+    const parent = spawn(inB[0]!, [...inB.slice(1), process.execPath, CLI, 'ipcad', '-dr', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    parent.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => parent.once('exit', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+    pid = Number(readFileSync(pidFile, 'utf8'));
+    assert.ok(Number.isInteger(pid) && pid !== parent.pid && alive(pid), `pid file: ${pid}`);
+    assert.match(stderr, new RegExp(`running in the background as pid ${pid} \\(pid file ${pidFile}\\)`));
+    // the known-but-not-done statement and the corrupt dump, each one line
+    assert.match(stderr, /\\"rsh ttl = 2\\" is accepted but not carried out/); // a JSON log line
+    assert.match(stderr, /ipcad\.dump:2: not an accounting entry: \\"garbage here\\"; kept as ipcad\.dump\.corrupt-\d+, nothing restored/);
+    assert.ok(readdirSync(work).some((f) => f.startsWith('ipcad.dump.corrupt-')), 'the corrupt dump is kept aside');
+    assert.equal(existsSync(join(work, 'ipcad.dump')), false);
+  });
+
+  test('a host not in the access lines is refused; view-only may look but not clear or shut down', async () => {
+    const fromA = await rsh(net.addrB, 'show ip accounting', { prefix: net.exec(net.nsA) });
+    assert.notEqual(fromA.code, 0);
+    assert.match(fromA.stderr, /Permission denied\./);
+    assert.match((await rsh('127.0.0.1', 'stat', { prefix: inB })).stdout, /^Free slots for rsh clients: 9$/m);
+    const clear = await rsh('127.0.0.1', 'clear ip accounting', { prefix: inB });
+    assert.match(clear.stderr, /% Permission denied: "clear ip accounting" needs the default level; root@127\.0\.0\.1 has view-only/);
+    const shutdown = await rsh('127.0.0.1', 'shutdown', { prefix: inB });
+    assert.match(shutdown.stderr, /needs the admin level/);
+    assert.ok(alive(pid!));
+  });
+
+  test('SIGTERM ends the detached probe, which removes its pid file', async () => {
+    process.kill(pid!, 'SIGTERM');
+    await waitFor(() => !alive(pid!), 10_000, 'the detached probe to exit');
+    assert.equal(existsSync(pidFile), false);
+  });
+});
+
+describe('flowprobe ipcad: mistakes in the command line and the configuration', () => {
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-ipcad-cli-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  function oneLine(stderr: string, pattern: RegExp): void {
+    const lines = stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `one line, got:\n${stderr}`);
+    assert.match(lines[0]!, pattern);
+    assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+  }
+
+  test('an unknown statement: file, line and statement, exit 2', async () => {
+    const bad = join(work, 'bad.conf');
+    writeFileSync(bad, 'interface eth0;\nrsh enable at 127.0.0.1;\nfrobnicate 7;\n');
+    const result = await runProbe(['ipcad', '-c', bad]);
+    assert.equal(result.code, 2);
+    oneLine(result.stderr, new RegExp(`^flowprobe: ${bad}:3: unknown statement "frobnicate 7"$`));
+  });
+
+  test('a malformed statement, a missing file, an unknown option: exit 2', async () => {
+    const bad = join(work, 'malformed.conf');
+    writeFileSync(bad, 'interface eth0;\nmemory_limit = plenty;\n');
+    let result = await runProbe(['ipcad', '-c', bad]);
+    assert.equal(result.code, 2);
+    oneLine(result.stderr, /malformed\.conf:2: malformed statement "memory_limit = plenty"/);
+    result = await runProbe(['ipcad', '-c', join(work, 'none.conf')]);
+    assert.equal(result.code, 2);
+    oneLine(result.stderr, /-c: cannot read .*none\.conf \(ENOENT\)/);
+    result = await runProbe(['ipcad', '-x']);
+    assert.equal(result.code, 2);
+    oneLine(result.stderr, /Unknown argument: x/);
+  });
+
+  test('--help shows IPCAD\'s flags', async () => {
+    const result = await runProbe(['ipcad', '--help']);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /-d, --detach/);
+    assert.match(result.stdout, /-r, --restore/);
+    assert.match(result.stdout, /-s, --save/);
+    assert.match(result.stdout, /\/usr\/local\/etc\/ipcad\.conf/);
+  });
+});
