@@ -5,6 +5,7 @@
 import { CaptureOpenError, CaptureWorker, type OpenedSource } from './capture/capture-worker.js';
 import { systemIfIndex } from './capture/interfaces.js';
 import type { CaptureSourceSpec } from './capture/worker-protocol.js';
+import type { Worker } from 'node:worker_threads';
 import { watchReadPosition } from './capture/read-position.js';
 import { VERSION } from './config/cli-args.js';
 import type { IpcadOptions } from './config/ipcad-options.js';
@@ -103,9 +104,14 @@ export interface RunEnvironment {
   ipcad?: IpcadOptions | undefined;
   /** called once the probe is up (captures open, control plane listening) */
   ready?: (() => void) | undefined;
+  /** the capture thread, started early by the CLI (see startCaptureThread) */
+  captureThread?: Worker | undefined;
 }
 
-export async function runProbe(options: ProbeOptions, { log, terminal, ipcad, ready }: RunEnvironment): Promise<number> {
+export async function runProbe(
+  options: ProbeOptions,
+  { log, terminal, ipcad, ready, captureThread }: RunEnvironment,
+): Promise<number> {
   // --user/--group are checked before anything opens, the metrics listener included
   const privileges = privilegeDropPlan(options);
   let phase: Phase = 'starting';
@@ -141,6 +147,7 @@ export async function runProbe(options: ProbeOptions, { log, terminal, ipcad, re
       ipcad,
       api: (handler) => (api = handler),
       ready,
+      captureThread,
     });
   } finally {
     await server?.close();
@@ -157,6 +164,7 @@ interface RunHooks {
   /** the JSON API is ready to answer */
   api(handler: ApiHandler): void;
   ready: (() => void) | undefined;
+  captureThread: Worker | undefined;
 }
 
 async function runCapture(
@@ -253,6 +261,7 @@ async function runCapture(
         log.debug(message);
       },
     },
+    hooks.captureThread,
   );
   const capture = worker;
 

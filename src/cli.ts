@@ -1,58 +1,18 @@
 #!/usr/bin/env node
-import { hideBin } from 'yargs/helpers';
-import { ProbeError, runProbe } from './app.js';
-import { parseCommandLine } from './config/cli-args.js';
-import { ConfigError } from './config/ipcad-conf.js';
-import { UsageError } from './config/options.js';
-import { createLogger, stderrIsTerminal } from './log/logger.js';
-import { TerminalStderr } from './log/progress.js';
-import { DETACHED_ENV, detach, signalReady } from './control/detach.js';
+/**
+ * The entry point. The capture thread starts first, so that its start-up (a V8
+ * isolate, the data plane's modules, the pcap addon) overlaps the main thread's
+ * loading of everything else; main.ts then parses the command line and hands
+ * the thread its configuration.
+ */
+import module from 'node:module';
+import { startCaptureThread } from './capture/capture-worker.js';
 
-async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseCommandLine(hideBin(process.argv));
-  } catch (error) {
-    if (error instanceof UsageError) {
-      const help = process.argv[2] === 'ipcad' ? 'flowprobe ipcad --help' : 'flowprobe --help';
-      process.stderr.write(`flowprobe: ${error.message} (see ${help})\n`);
-      return 2;
-    }
-    if (error instanceof ConfigError) {
-      process.stderr.write(`flowprobe: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  if (parsed.kind === 'exit') {
-    process.stdout.write(parsed.output.endsWith('\n') ? parsed.output : parsed.output + '\n');
-    return 0;
-  }
-  const ipcad = parsed.kind === 'ipcad' ? parsed.ipcad : undefined;
-  if (ipcad?.detach === true && process.env[DETACHED_ENV] !== '1') {
-    return detach(hideBin(process.argv), ipcad.pidFile);
-  }
-  const terminal = stderrIsTerminal() ? new TerminalStderr() : undefined;
-  const log = await createLogger({
-    level: parsed.options.logLevel,
-    pretty: terminal !== undefined,
-    colour: terminal !== undefined && process.env['NO_COLOR'] === undefined,
-    ...(terminal !== undefined ? { write: terminal.log } : {}),
-  });
-  try {
-    return await runProbe(parsed.options, { log, terminal, ipcad, ready: signalReady });
-  } catch (error) {
-    // --user/--group are checked against the system once the run begins
-    if (error instanceof UsageError) {
-      process.stderr.write(`flowprobe: ${error.message} (see flowprobe --help)\n`);
-      return 2;
-    }
-    if (error instanceof ProbeError) {
-      log.error({ code: error.code }, error.message);
-      return 1;
-    }
-    throw error;
-  }
-}
+// Node ≥ 22 (the image runs 26) keeps compiled code between runs; a no-op where missing.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
-process.exitCode = await main();
+const captureThread = startCaptureThread();
+const { main } = await import('./main.js');
+process.exitCode = await main(captureThread);
+// Unused (help, a usage error) or already finished: either way it must not hold the process.
+await captureThread.terminate();

@@ -36,6 +36,11 @@ export type CaptureOutcome = Extract<CaptureWorkerMessage, { type: 'finished' }>
 export type OpenedSource = Extract<CaptureWorkerMessage, { type: 'opened' }>['sources'][number];
 
 /** The main thread's handle on the capture worker (the data plane of every source). */
+/** Start the capture thread early; it waits for its configuration (see worker-entry.ts). */
+export function startCaptureThread(): Worker {
+  return new Worker(new URL('./worker-entry.js', import.meta.url));
+}
+
 export class CaptureWorker {
   private readonly worker: Worker;
   readonly opened: Promise<OpenedSource[]>;
@@ -47,8 +52,11 @@ export class CaptureWorker {
   constructor(
     readonly config: CaptureWorkerConfig,
     events: CaptureWorkerEvents,
+    /** a thread started early by startCaptureThread(), or undefined to start one now */
+    prestarted?: Worker,
   ) {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config });
+    this.worker = prestarted ?? startCaptureThread();
+    this.worker.postMessage(config);
     let resolveOpened!: (v: OpenedSource[]) => void;
     let rejectOpened!: (e: Error) => void;
     this.opened = new Promise((resolve, reject) => {

@@ -3,7 +3,8 @@
  * libpcap's dispatch blocks its thread until a file ends or the live buffer
  * drains, so it must not run on the thread that sends, logs and answers signals.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+import { workerConfig } from './worker-config.js';
 import { AccountingTable, AccountingView } from '../accounting/table.js';
 import { FlowCache } from '../cache/flow-cache.js';
 import { ControlWord, DataPlaneCounter, SourceCounter, sourceCounterBase } from '../counters/data-plane.js';
@@ -38,7 +39,7 @@ const LIVE_POLL_MS = 2;
 
 const port = parentPort;
 if (port === null) throw new Error('worker.ts must run in a worker thread');
-const config = workerData as CaptureWorkerConfig;
+const config = workerConfig();
 const { counters, control } = config;
 const live = config.sources.every((s) => s.kind === 'live');
 

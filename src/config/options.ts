@@ -73,7 +73,7 @@ export const DEFAULTS = {
   engineType: 0,
   engineId: 0,
   exportRate: 50000,
-  exportQueue: 16384,
+  exportQueue: 4096,
   /** live only: reading a file serves metrics only when asked to */
   metricsListen: '127.0.0.1:9464',
   metricsLinger: 0,
