@@ -18,7 +18,6 @@ import {
   FlowField,
   type CaptureSourceSpec,
   type CaptureWorkerCommand,
-  type CaptureWorkerConfig,
   type CaptureWorkerMessage,
   type DataPlaneReply,
   type DataPlaneRequest,
