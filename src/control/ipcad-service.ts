@@ -17,7 +17,7 @@ import {
   type AccountingRow,
 } from '../accounting/dump.js';
 import { FLOW_FIELDS, FlowField, type DataPlaneReply, type DataPlaneRequest } from '../capture/worker-protocol.js';
-import type { ProbeStats } from '../stats/probe-stats.js';
+import type { AccountingStats, ProbeStats } from '../stats/probe-stats.js';
 import { readSystemInterface, RateSet, type SystemInterface } from './interfaces.js';
 import type { RshOutcome } from './rsh-server.js';
 
@@ -79,16 +79,7 @@ export interface InterfaceStatus {
 
 export interface IpcadStatus {
   interfaces: InterfaceStatus[];
-  accounting: {
-    entries: number;
-    checkpointEntries: number;
-    entriesMade: number;
-    packets: number;
-    bytes: number;
-    unaccountedPackets: number;
-    unaccountedBytes: number;
-    memoryUsed: number;
-    memoryLimit: number;
+  accounting: AccountingStats & {
     capacity: number;
     ageSeconds: number;
     savedAt: number;
