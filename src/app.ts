@@ -192,6 +192,7 @@ async function runCapture(
 ): Promise<number> {
   const live = options.read === undefined;
   const collectors: Collector[] = [];
+  const sendFailures = new RateLimitedLog((message, suppressed) => log.warn({ suppressed }, message));
   const resolveWarnings = new RateLimitedLog((message, suppressed) => log.warn({ suppressed }, message));
   const collectorEvents: CollectorEvents = {
     resolveFailed: (collector, why, retryInMs) =>
@@ -208,6 +209,10 @@ async function runCapture(
         { collector: collector.label, address, failedLookups: attempts },
         `collector ${collector.label} resolved to ${address} after ${attempts} failed lookups: exporting to it`,
       ),
+    socketError: (collector, error) => {
+      const reason = error.code ?? 'unknown';
+      sendFailures.log(`send:${collector.label}:${reason}`, `export to ${collector.label} failed: ${error.message}`);
+    },
   };
   try {
     for (const target of options.collectors) {
@@ -224,7 +229,6 @@ async function runCapture(
     throw new ProbeError('E_COLLECTOR', (error as Error).message);
   }
 
-  const sendFailures = new RateLimitedLog((message, suppressed) => log.warn({ suppressed }, message));
   const exporter = new V5Exporter(
     collectors,
     {

@@ -74,6 +74,12 @@ export interface CollectorEvents {
   resolveFailed(collector: Collector, why: string, retryInMs: number): void;
   /** the name resolved and the socket is connected; held datagrams go out now */
   resolved(collector: Collector, address: string, attempts: number): void;
+  /**
+   * An error the socket reported outside a send: an ICMP port unreachable read while
+   * the socket was idle (ECONNREFUSED for a datagram the kernel had accepted). It is
+   * already counted in `errors`.
+   */
+  socketError(collector: Collector, error: NodeJS.ErrnoException): void;
 }
 
 export interface CollectorOptions {
@@ -167,7 +173,7 @@ export class Collector {
   }
 
   get resolved(): boolean {
-    return this.socket !== undefined;
+    return this.resolvedAddress !== undefined;
   }
 
   /** datagrams waiting for the name to resolve */
@@ -252,6 +258,12 @@ export class Collector {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       throw new CollectorConnectError(`collector ${this.label}: cannot send to ${address} port ${this.target.port} (${code})`, code);
     }
+    // A connected socket that is idle reads the ICMP error itself and emits it;
+    // dgram-as-promised only stores it for its next promise: count and report it here.
+    wrapped.socket.on('error', (error: NodeJS.ErrnoException) => {
+      this.countError(error);
+      this.options.events?.socketError(this, error);
+    });
     this.socket = wrapped;
     this.resolvedAddress = address;
   }
