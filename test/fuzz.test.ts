@@ -1,6 +1,6 @@
 /**
  * Decoder fuzz: over a million seeded mutated and random frames per run (more with
- * FLOWPROBE_FUZZ_FRAMES), zero exceptions, every frame accounted for (decoded +
+ * FUZZ_FRAMES), zero exceptions, every frame accounted for (decoded +
  * skipped by reason = total). Then the same kind of frames through the real probe
  * (`flowprobe -r` into a real nfcapd): the summary's skip counts equal the
  * decoder's, captured = counted + skipped, and nfcapd holds exactly the counted
@@ -19,8 +19,8 @@ import { FUZZ_LINK_TYPES, fuzzFrames } from './helpers/fuzz-frames.js';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { PROJECT_ROOT, run, runProbe, summaryText } from './helpers/processes.js';
 
-const FRAMES = Number(process.env['FLOWPROBE_FUZZ_FRAMES'] ?? 1_000_000);
-const SEED = Number(process.env['FLOWPROBE_FUZZ_SEED'] ?? 0x0f10_0d5e);
+const FRAMES = Number(process.env['FUZZ_FRAMES'] ?? 1_000_000);
+const SEED = Number(process.env['FUZZ_SEED'] ?? 0x0f10_0d5e);
 /** frames per link type written to a capture file and read by the probe */
 const PROBE_FRAMES = 40_000;
 
