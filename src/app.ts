@@ -13,7 +13,7 @@ import type { ProbeOptions } from './config/options.js';
 import type { ApiHandler } from './control/http-api.js';
 import type { IpcadControl } from './control/ipcad-control.js';
 import { DataPlaneCounter, createControlWords, createDataPlaneCounters } from './counters/data-plane.js';
-import { Collector } from './export/collector.js';
+import { Collector, type CollectorEvents } from './export/collector.js';
 import { V5Exporter, type RecordsDone } from './export/exporter.js';
 import { FLOW_LINE_HEADER, formatFlowLines } from './export/flow-printer.js';
 import type { RecordBatch } from './export/record-batch.js';
@@ -48,8 +48,11 @@ export class ProbeError extends Error {
 }
 
 /** BPF that keeps our own datagrams out of a live capture. */
-export function exportExclusionFilter(collectors: readonly Collector[]): string {
-  return collectors.map((c) => `(udp and dst host ${c.address} and dst port ${c.port})`).join(' or ');
+export function exportExclusionFilter(collectors: readonly Pick<Collector, 'address' | 'port'>[]): string {
+  // a collector whose name does not resolve yet: its port, to any host (the filter is set once)
+  return collectors
+    .map((c) => (c.address === undefined ? `(udp and dst port ${c.port})` : `(udp and dst host ${c.address} and dst port ${c.port})`))
+    .join(' or ');
 }
 
 export function combineFilters(user: string, exclusion: string): string {
@@ -94,6 +97,8 @@ const NOT_READY: Record<Exclude<Phase, 'capturing'>, string> = {
 };
 
 const PROGRESS_REDRAW_MS = 250;
+/** Live: datagrams a collector whose name does not resolve holds; later ones fail, counted (reason unresolved). */
+const LIVE_HOLD_DATAGRAMS = 256;
 const MALFORMED_CHECK_MS = 1000;
 
 export interface RunEnvironment {
@@ -115,6 +120,8 @@ export async function runProbe(
   // --user/--group are checked before anything opens, the metrics listener included
   const privileges = privilegeDropPlan(options);
   let phase: Phase = 'starting';
+  /** collectors whose name does not resolve yet: /readyz says not ready while there are any */
+  let unresolvedCollectors: () => string[] = () => [];
   let readStats: (() => ProbeStats) | undefined;
   let server: MetricsServer | undefined;
   let api: ApiHandler | undefined;
@@ -122,7 +129,13 @@ export async function runProbe(
     // prom-client is loaded only when metrics are served: start-up time counts for a file run
     const { ProbeMetrics } = await import('./metrics/metrics.js');
     const metrics = new ProbeMetrics({ version: VERSION, read: () => readStats?.() });
-    const readiness = (): Readiness => (phase === 'capturing' ? { ready: true } : { ready: false, reason: NOT_READY[phase] });
+    const readiness = (): Readiness => {
+      if (phase !== 'capturing') return { ready: false, reason: NOT_READY[phase] };
+      const waiting = unresolvedCollectors();
+      return waiting.length === 0
+        ? { ready: true }
+        : { ready: false, reason: `collector ${waiting.join(', ')} does not resolve yet (retrying)` };
+    };
     try {
       server = await MetricsServer.listen(
         options.metricsListen,
@@ -142,6 +155,7 @@ export async function runProbe(
   try {
     return await runCapture(options, privileges, log, terminal, {
       attach: (read) => (readStats = read),
+      collectors: (unresolved) => (unresolvedCollectors = unresolved),
       phase: (next) => (phase = next),
       linger: server === undefined ? undefined : () => linger(options.metricsLinger, log),
       ipcad,
@@ -157,6 +171,8 @@ export async function runProbe(
 interface RunHooks {
   /** the figures can be read from now on */
   attach(read: () => ProbeStats): void;
+  /** the labels of the collectors not resolved yet can be read from now on */
+  collectors(unresolved: () => string[]): void;
   phase(phase: Phase): void;
   /** after the summary: keep the final figures scrapeable a while */
   linger: (() => Promise<void>) | undefined;
@@ -176,14 +192,43 @@ async function runCapture(
 ): Promise<number> {
   const live = options.read === undefined;
   const collectors: Collector[] = [];
+  const sendFailures = new RateLimitedLog((message, suppressed) => log.warn({ suppressed }, message));
+  const resolveWarnings = new RateLimitedLog((message, suppressed) => log.warn({ suppressed }, message));
+  const collectorEvents: CollectorEvents = {
+    resolveFailed: (collector, why, retryInMs) =>
+      resolveWarnings.log(
+        `resolve:${collector.label}`,
+        `collector ${collector.label}: cannot resolve or reach it (${why}); ` +
+          (live
+            ? `capturing on, holding up to ${LIVE_HOLD_DATAGRAMS} datagrams for it (later ones are counted as failed sends)`
+            : 'reading on until the send queue is full, then waiting for it (a file loses no record)') +
+          `, retrying in ${Math.round(retryInMs / 1000)} s`,
+      ),
+    resolved: (collector, address, attempts) =>
+      log.info(
+        { collector: collector.label, address, failedLookups: attempts },
+        `collector ${collector.label} resolved to ${address} after ${attempts} failed lookups: exporting to it`,
+      ),
+    socketError: (collector, error) => {
+      const reason = error.code ?? 'unknown';
+      sendFailures.log(`send:${collector.label}:${reason}`, `export to ${collector.label} failed: ${error.message}`);
+    },
+  };
   try {
-    for (const target of options.collectors) collectors.push(await Collector.open(target, options.exportSource));
+    for (const target of options.collectors) {
+      collectors.push(
+        await Collector.open(target, {
+          exportSource: options.exportSource,
+          holdWhileUnresolved: live ? LIVE_HOLD_DATAGRAMS : Infinity,
+          events: collectorEvents,
+        }),
+      );
+    }
   } catch (error) {
     await Promise.all(collectors.map((c) => c.close()));
     throw new ProbeError('E_COLLECTOR', (error as Error).message);
   }
 
-  const sendFailures = new RateLimitedLog((message, suppressed) => log.warn({ suppressed }, message));
   const exporter = new V5Exporter(
     collectors,
     {
@@ -322,6 +367,8 @@ async function runCapture(
       datagrams: c.datagramsSent,
       records: c.recordsSent,
       errors: Object.fromEntries(c.errors),
+      resolved: c.resolved,
+      failedLookups: c.resolveFailures,
     })),
     printedRecords: collectors.length === 0 ? printedRecords : undefined,
   });
@@ -336,10 +383,13 @@ async function runCapture(
       rsh: () => rshStats?.(),
     });
   hooks.attach(read);
+  hooks.collectors(() => collectors.filter((c) => !c.resolved).map((c) => c.label));
 
   let signalled = 0;
   const stopCapture = (why: string): void => {
     log.info(`${why}: flushing flows and stopping`);
+    // a collector still unresolved will not be waited for: what it holds fails, counted
+    for (const c of collectors) c.stopWaiting();
     hooks.phase('stopping');
     capture.stop();
   };

@@ -130,7 +130,9 @@ describe('IPCAD statements', () => {
        pidfile = /run/ipcad.pid;
        uid = 65534; gid = 65534;`,
     );
-    assert.deepEqual(conf.rshListen, ['0.0.0.0']);
+    // IPCAD's "rsh enable" is every address; ours is the loopback unless `at` says otherwise
+    assert.deepEqual(conf.rshListen, ['127.0.0.1']);
+    assert.ok(conf.warnings.some((w) => /"rsh enable" listens on 127\.0\.0\.1 only/.test(w)), conf.warnings.join('\n'));
     assert.deepEqual(
       conf.rshAccess.map((r) => [r.user, r.host, r.level, r.line]),
       [
@@ -144,8 +146,8 @@ describe('IPCAD statements', () => {
     assert.equal(conf.pidFile, '/run/ipcad.pid');
     assert.equal(conf.uid, '65534');
     assert.equal(conf.gid, '65534');
-    // uid/gid are carried out (the probe drops to them once open): no warning
-    assert.equal(conf.warnings.length, 0);
+    // uid/gid are carried out (the probe drops to them once open): no warning but rsh's address
+    assert.equal(conf.warnings.length, 1, conf.warnings.join('\n'));
   });
 
   it('aggregate rules for addresses and ports', () => {

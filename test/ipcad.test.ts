@@ -262,7 +262,7 @@ describe('flowprobe ipcad -d, a denied host, view-only, a corrupt dump', { skip 
     writeFileSync(
       conf,
       `interface ${net.ifB};
-       rsh enable;
+       rsh enable at 0.0.0.0;
        rsh root@127.0.0.1 view-only;
        dumpfile = ${join(work, 'ipcad.dump')};
        pidfile = ${pidFile};

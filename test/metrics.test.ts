@@ -27,7 +27,7 @@ function exportStats(overrides: Partial<ExportStats> = {}): ExportStats {
     queueCapacity: 16384,
     droppedDatagrams: 0,
     droppedRecords: 0,
-    collectors: [{ label: '127.0.0.1:9995', datagrams: 0, records: 0, errors: {} }],
+    collectors: [{ label: '127.0.0.1:9995', datagrams: 0, records: 0, errors: {}, resolved: true, failedLookups: 0 }],
     printedRecords: undefined,
     ...overrides,
   };
@@ -65,7 +65,7 @@ describe('ProbeMetrics', () => {
       assert.equal(samples.get(`flowprobe_decode_skipped_bytes_total{reason="${reason}"}`), 0, reason);
     }
     for (const reason of EXPIRY_REASONS) assert.equal(samples.get(`flowprobe_flows_expired_total{reason="${reason}"}`), 0);
-    for (const reason of ['refused', 'unreachable', 'no_buffer_space', 'message_too_long', 'not_permitted', 'other']) {
+    for (const reason of ['refused', 'unreachable', 'unresolved', 'no_buffer_space', 'message_too_long', 'not_permitted', 'other']) {
       assert.equal(samples.get(`flowprobe_export_errors_total{collector="127.0.0.1:9995",reason="${reason}"}`), 0);
     }
     assert.equal(samples.get('flowprobe_export_datagrams_total{collector="127.0.0.1:9995"}'), 0);
@@ -95,7 +95,10 @@ describe('ProbeMetrics', () => {
       datagrams: 2,
       records: 3,
       flowSequence: 3,
-      collectors: [{ label: '127.0.0.1:9995', datagrams: 1, records: 2, errors: { ECONNREFUSED: 1, EWHATEVER: 2 } }],
+      collectors: [
+        { label: '127.0.0.1:9995', datagrams: 1, records: 2, errors: { ECONNREFUSED: 1, EWHATEVER: 2 }, resolved: true, failedLookups: 0 },
+        { label: 'collector.invalid:2055', datagrams: 0, records: 0, errors: { ENOTFOUND: 4, EAI_AGAIN: 1 }, resolved: false, failedLookups: 3 },
+      ],
     });
     const samples = parseExposition(await metrics.scrape());
     assert.equal(samples.get('flowprobe_capture_packets_total{interface="eth1"}'), 10);
@@ -110,6 +113,10 @@ describe('ProbeMetrics', () => {
     assert.equal(samples.get('flowprobe_export_records_total{collector="127.0.0.1:9995"}'), 2);
     assert.equal(samples.get('flowprobe_export_errors_total{collector="127.0.0.1:9995",reason="refused"}'), 1);
     assert.equal(samples.get('flowprobe_export_errors_total{collector="127.0.0.1:9995",reason="other"}'), 2);
+    assert.equal(samples.get('flowprobe_export_errors_total{collector="collector.invalid:2055",reason="unresolved"}'), 5);
+    assert.equal(samples.get('flowprobe_export_collector_resolved{collector="127.0.0.1:9995"}'), 1);
+    assert.equal(samples.get('flowprobe_export_collector_resolved{collector="collector.invalid:2055"}'), 0);
+    assert.equal(samples.get('flowprobe_export_collector_failed_lookups_total{collector="collector.invalid:2055"}'), 3);
     assert.equal(samples.get('flowprobe_export_flow_sequence'), 3);
     // the next scrape mirrors again, it does not add
     const again = parseExposition(await metrics.scrape());

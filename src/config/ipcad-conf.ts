@@ -303,8 +303,13 @@ function parseRsh(
 ): void {
   const second = words[1];
   if (second === 'enable') {
-    if (words.length === 2) config.rshListen.push('0.0.0.0');
-    else if (words.length === 4 && words[2] === 'at' && isIP(words[3]!) !== 0) config.rshListen.push(words[3]!);
+    if (words.length === 2) {
+      // IPCAD listens on every address; exposing a listener is an explicit choice here
+      config.rshListen.push('127.0.0.1');
+      config.warnings.push(
+        `line ${line}: "rsh enable" listens on 127.0.0.1 only (IPCAD listens on every address); write "rsh enable at 0.0.0.0" to expose it`,
+      );
+    } else if (words.length === 4 && words[2] === 'at' && isIP(words[3]!) !== 0) config.rshListen.push(words[3]!);
     else malformed('rsh enable [at ADDRESS]');
     return;
   }

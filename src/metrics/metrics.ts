@@ -220,6 +220,12 @@ export class ProbeMetrics {
         return [...byReason].map(([reason, n]): Series<'collector' | 'reason'> => [{ collector: c.label, reason }, n]);
       }),
     );
+    this.gauge('export_collector_resolved', 'Whether the collector\'s name resolved (1) or lookups are still being retried (0).', ['collector'], (s) =>
+      s.export.collectors.map((c) => [{ collector: c.label }, c.resolved ? 1 : 0]),
+    );
+    this.mirror('export_collector_failed_lookups_total', 'Lookups of the collector\'s name that failed (retried with backoff).', ['collector'], (s) =>
+      s.export.collectors.map((c) => [{ collector: c.label }, c.failedLookups]),
+    );
     this.gauge(
       'export_flow_sequence',
       'The NetFlow v5 flow_sequence of the next datagram (records exported, modulo 2^32).',

@@ -35,6 +35,10 @@ export interface CollectorStats {
   records: number;
   /** failed sends by errno code */
   errors: Record<string, number>;
+  /** its name resolved (always true for an address) */
+  resolved: boolean;
+  /** lookups of its name that failed */
+  failedLookups: number;
 }
 
 export interface ExportStats {

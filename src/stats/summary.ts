@@ -42,7 +42,8 @@ export function formatSummary(stats: ProbeStats): string {
     for (const n of Object.values(collector.errors)) errorCount += n;
     const errors = Object.entries(collector.errors).map(([reason, n]) => `${reason} ${n}`).join(', ');
     lines.push(
-      `  collector ${collector.label}: ${collector.datagrams} datagrams, ${collector.records} records sent; send errors ${errorCount}${errors === '' ? '' : ` (${errors})`}`,
+      `  collector ${collector.label}: ${collector.datagrams} datagrams, ${collector.records} records sent; send errors ${errorCount}${errors === '' ? '' : ` (${errors})`}` +
+        (collector.failedLookups > 0 ? `; ${collector.failedLookups} failed lookups${collector.resolved ? '' : ', never resolved'}` : ''),
     );
   }
   return lines.join('\n');

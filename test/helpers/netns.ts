@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * Two network namespaces joined by a veth pair, made and removed by the test:
@@ -58,4 +60,48 @@ export class VethPair {
 
 function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/**
+ * One network namespace with only its loopback up, and its own /etc/hosts and
+ * /etc/resolv.conf: `ip netns exec` bind-mounts /etc/netns/NAME/* over /etc, so a
+ * name resolves exactly when the test writes it into `hosts`, and the resolver asks
+ * 127.0.0.1 (nothing listens) — no lookup ever leaves the namespace.
+ */
+export class IsolatedNamespace {
+  readonly name: string;
+  private readonly etc: string;
+
+  constructor(tag: string) {
+    this.name = `fp-${process.pid % 100000}${tag}`;
+    this.etc = `/etc/netns/${this.name}`;
+  }
+
+  create(): void {
+    this.remove();
+    mkdirSync(this.etc, { recursive: true });
+    writeFileSync(join(this.etc, 'hosts'), '127.0.0.1\tlocalhost\n');
+    writeFileSync(join(this.etc, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+    ip('netns', 'add', this.name);
+    ip('-n', this.name, 'link', 'set', 'lo', 'up');
+  }
+
+  /** Rewrite the namespace's /etc/hosts in place (a new file would not be seen through the bind mount). */
+  setHosts(lines: string[]): void {
+    writeFileSync(join(this.etc, 'hosts'), ['127.0.0.1\tlocalhost', ...lines, ''].join('\n'));
+  }
+
+  /** argv prefix that runs a command inside the namespace */
+  exec(): string[] {
+    return ['ip', 'netns', 'exec', this.name];
+  }
+
+  remove(): void {
+    try {
+      execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
+    } catch {
+      // not there
+    }
+    rmSync(this.etc, { recursive: true, force: true });
+  }
 }
