@@ -276,6 +276,7 @@ async function runCapture(
     {
       sources: sources.map((s) => (s.kind === 'live' && s.filter !== undefined ? { ...s, filter: combineFilters(s.filter, exclusion) } : s)),
       filter: combineFilters(options.filter, exclusion),
+      onInterfaceLoss: options.onInterfaceLoss,
       maxFlows: options.maxFlows,
       timeouts: {
         activeMs: options.activeTimeout * 1000,
@@ -299,6 +300,7 @@ async function runCapture(
     {
       onFinalAccounting: (rows) => (finalAccounting = rows),
       onRecords: (batch) => (collectors.length > 0 ? exporter.enqueue(batch, done) : printBatch(batch, done)),
+      onNotice: (message) => log.warn(message),
       onWarning: (message) => {
         if (warnings.has(message)) return;
         warnings.add(message);

@@ -222,6 +222,48 @@ describe('the captured interface goes away', { skip }, () => {
   });
 });
 
+describe('--on-interface-loss retry: the interface goes and comes back', { skip }, () => {
+  const net = new VethPair('r');
+  before(() => net.create());
+  after(() => net.remove());
+
+  test('the probe waits, says so, captures again on the new interface, and loses nothing it had', async () => {
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    const probe = startProbe(['-i', net.ifB, '-n', `127.0.0.1:${nfcapd.port}`, '--on-interface-loss', 'retry', '--inactive-timeout', '300'], {
+      prefix: net.exec(net.nsB),
+    });
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+      await sendUdp(net, 40004);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await run('ip', ['-n', net.nsA, 'link', 'del', net.ifA])).code, 0);
+      await waitFor(() => probe.stderrSoFar().includes('waiting for it to come back'), 10_000, 'the probe to notice the loss');
+      assert.equal(probe.child.exitCode, null, 'still running');
+      net.link();
+      await waitFor(() => probe.stderrSoFar().includes('the interface is back'), 10_000, 'the probe to reopen the capture');
+      await sendUdp(net, 40005);
+      await new Promise((r) => setTimeout(r, 500));
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      const totals = await nfcapd.totals();
+      assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 17 40004 5000`), { packets: 100, octets: 12800 }, 'before the loss');
+      assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 17 40005 5000`), { packets: 100, octets: 12800 }, 'after the interface came back');
+    } finally {
+      await stopped(probe);
+      await nfcapd.stop().catch(() => undefined);
+      nfcapd.remove();
+    }
+  });
+
+  test('retry and --user exclude each other (a dropped process cannot reopen a capture)', async () => {
+    const result = await startProbe(['-i', 'lo', '--on-interface-loss', 'retry', '--user', 'nobody']).result;
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--on-interface-loss retry cannot reopen a capture after --user/);
+  });
+});
+
 describe('errors a deployment meets: one line each', { skip }, () => {
   test('an unknown user is one line and exit 2, before any capture opens', async () => {
     const result = await startProbe(['-i', 'lo', '--user', 'no-such-user-here']).result;

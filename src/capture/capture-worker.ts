@@ -19,6 +19,7 @@ export class CaptureOpenError extends Error {
 export interface CaptureWorkerEvents {
   onRecords(batch: RecordBatch): void;
   onWarning(message: string): void;
+  onNotice(message: string): void;
   /** the active accounting table as the data plane ended */
   onFinalAccounting?(rows: ArrayBuffer): void;
 }
@@ -82,6 +83,9 @@ export class CaptureWorker {
           break;
         case 'warning':
           events.onWarning(message.message);
+          break;
+        case 'notice':
+          events.onNotice(message.message);
           break;
         case 'records':
           events.onRecords(message.batch);

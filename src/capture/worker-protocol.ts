@@ -25,6 +25,8 @@ export interface CaptureWorkerConfig {
    * flow cache (the key holds the ifIndex); a file is always the only source.
    */
   sources: CaptureSourceSpec[];
+  /** a live interface that goes away: finish (exit, for the supervisor) or wait for it to come back */
+  onInterfaceLoss: 'exit' | 'retry';
   /** BPF filter, already combined with the exclusion of our own export traffic */
   filter: string;
   maxFlows: number;
@@ -90,6 +92,8 @@ export type CaptureWorkerMessage =
   | { type: 'opened'; sources: { name: string; linkType: number; linkTypeName: string }[] }
   | { type: 'failed'; code: string; message: string }
   | { type: 'warning'; message: string }
+  /** something the operator should read (an interface lost or back) */
+  | { type: 'notice'; message: string }
   | { type: 'records'; batch: RecordBatch }
   | { type: 'reply'; id: number; reply: DataPlaneReply }
   /** the active accounting table as the data plane ends (for the dump saved on exit) */

@@ -87,8 +87,12 @@ interface Source {
   slot: number;
   /** 1: the accounting table keeps ports, protocol and interface for this source */
   capturePorts: number;
-  /** released: libpcap closed it (dispatch returned -2) */
-  handle: 'unopened' | 'open' | 'released';
+  /** ifIndex written in records; a recreated interface gets a new one */
+  ifIndex: number;
+  /** the system's index for the interface when it was (re)opened */
+  systemIfIndex: number;
+  /** released: libpcap closed it (dispatch returned -2); lost: the interface went away, waiting for it */
+  handle: 'unopened' | 'open' | 'released' | 'lost';
 }
 
 function resolveDefaultDevice(spec: CaptureSourceSpec): CaptureSourceSpec {
@@ -105,6 +109,8 @@ const sources: Source[] = config.sources.map(resolveDefaultDevice).map((spec, i)
   counterBase: sourceCounterBase(i),
   slot: i,
   capturePorts: config.accounting?.capturePorts[i] === true ? 1 : 0,
+  ifIndex: spec.ifIndex,
+  systemIfIndex: spec.kind === 'live' ? systemIfIndex(spec.device) : 0,
   handle: 'unopened',
 }));
 
@@ -186,7 +192,7 @@ function onPacket(): void {
 
 function dispatch(source: Source): number {
   currentLinkType = source.linkType;
-  currentIfIndex = source.spec.ifIndex;
+  currentIfIndex = source.ifIndex;
   currentBase = source.counterBase;
   currentSlot = source.slot;
   currentCapturePorts = source.capturePorts;
@@ -309,11 +315,42 @@ function pollLive(): void {
     if (source.handle !== 'open') continue;
     const result = dispatch(source);
     if (result < 0 && result !== -2) {
-      finish('read_error', readError(source));
+      const message = readError(source);
+      if (config.onInterfaceLoss === 'retry' && !interfaceExists(source.name)) {
+        loseInterface(source);
+        continue;
+      }
+      finish('read_error', message);
       return;
     }
   }
   if (stopping) finish('stopped');
+}
+
+/** --on-interface-loss retry: drop the dead session and look for the interface every tick. */
+function loseInterface(source: Source): void {
+  source.handle = 'lost';
+  counters[source.counterBase + SourceCounter.interfaceLosses]! += 1;
+  // libpcap's handle on a vanished device is dead: it is dropped, not reused
+  source.session.close();
+  send({ type: 'notice', message: `${source.name}: the interface went away; waiting for it to come back (--on-interface-loss retry)` });
+}
+
+function reopenLostInterfaces(): void {
+  for (const source of sources) {
+    if (source.handle !== 'lost' || source.spec.kind !== 'live' || !interfaceExists(source.name)) continue;
+    source.session = new (pcapBinding().PcapSession)();
+    const failure = openSource(source);
+    if (failure !== undefined) {
+      source.handle = 'lost';
+      continue; // still coming up: try again next tick
+    }
+    // a recreated interface has a new index (one given as IFINDEX:NAME stays)
+    const index = systemIfIndex(source.name);
+    if (source.ifIndex === source.systemIfIndex) source.ifIndex = index;
+    source.systemIfIndex = index;
+    send({ type: 'notice', message: `${source.name}: the interface is back; capturing again` });
+  }
 }
 
 /** A file: one dispatch reads it all (the packet path watches the stop word). */
@@ -328,6 +365,7 @@ function readFile(source: Source): void {
 
 function tick(): void {
   if (Date.now() > clock.now) clock.now = Date.now();
+  reopenLostInterfaces();
   refreshPcapStats();
   cache.expireTimedOut(clock.now);
   batcher.flush();

@@ -179,6 +179,11 @@ export function parseCommandLine(argv: string[]): CliResult {
     .option('status-interval', { type: 'string', default: DEFAULTS.statusInterval, describe: 'seconds between status lines when live (0: none)' })
     .option('filter', { type: 'string', describe: 'BPF filter, for the environment or config file (filter words after the options replace it)' })
     .option('user', { type: 'string', describe: 'once the captures and sockets are open, switch to this user (name or uid; needs root)' })
+    .option('on-interface-loss', {
+      type: 'string',
+      default: 'exit',
+      describe: 'a live interface goes away: "exit" (flush, exit 1 for the supervisor) or "retry" (wait for it; not with --user)',
+    })
     .option('group', { type: 'string', describe: "with --user: switch to this group (name or gid) instead of the user's own" })
     .option('config', { alias: 'c', type: 'string' })
     .config('config', 'JSON file of options (keys = long option names); flags and environment win over it', (path: string) => {
@@ -236,6 +241,14 @@ function validate(args: Record<string, unknown> & { _: (string | number)[] }): P
   if (group !== undefined && user === undefined) {
     throw new UsageError('--group: give --user too (changing the group alone leaves the probe root)');
   }
+  const onInterfaceLoss = args['onInterfaceLoss'];
+  if (onInterfaceLoss !== 'exit' && onInterfaceLoss !== 'retry') {
+    throw new UsageError(`--on-interface-loss: expected exit or retry, got ${JSON.stringify(onInterfaceLoss)}`);
+  }
+  if (onInterfaceLoss === 'retry' && user !== undefined) {
+    // reopening a capture needs the privileges --user gives away
+    throw new UsageError('--on-interface-loss retry cannot reopen a capture after --user drops privileges: use exit, or no --user');
+  }
   const options: ProbeOptions = {
     interfaces,
     read,
@@ -256,6 +269,7 @@ function validate(args: Record<string, unknown> & { _: (string | number)[] }): P
     filter: words !== '' ? words : (optionalString('filter', args['filter']) ?? '').trim(),
     user,
     group,
+    onInterfaceLoss,
     tickMs: 1000,
     // A file replay is a batch job that may run beside a live probe: no port unless asked.
     metricsListen: parseListenAddress(

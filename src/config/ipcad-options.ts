@@ -172,6 +172,7 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
     // CAP_NET_BIND_SERVICE for its reserved-port connect-back, as IPCAD's did)
     user: conf.uid,
     group: conf.gid,
+    onInterfaceLoss: 'exit',
     tickMs: 1000,
     metricsListen: parseListenAddress('metrics-listen', cli.metricsListen),
     metricsLinger: 0,

@@ -21,6 +21,9 @@ export interface InterfaceSpec {
 }
 
 /** Everything the probe runs from, validated. Times in seconds as the user gave them. */
+export const INTERFACE_LOSS_ACTIONS = ['exit', 'retry'] as const;
+export type InterfaceLossAction = (typeof INTERFACE_LOSS_ACTIONS)[number];
+
 export interface ProbeOptions {
   interfaces: InterfaceSpec[];
   /** capture file, '-' for stdin */
@@ -46,6 +49,8 @@ export interface ProbeOptions {
   user: string | undefined;
   /** and this group; undefined: the user's primary group */
   group: string | undefined;
+  /** a live interface that goes away: exit (the supervisor restarts us) or wait for it */
+  onInterfaceLoss: InterfaceLossAction;
   /** how often live mode checks timeouts, ms */
   tickMs: number;
   /** where /metrics, /healthz and /readyz are served; undefined: off */

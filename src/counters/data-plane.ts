@@ -39,6 +39,8 @@ export const SourceCounter = {
   pcapReceived: 2,
   pcapDropped: 3,
   pcapInterfaceDropped: 4,
+  /** times the interface went away (--on-interface-loss retry) */
+  interfaceLosses: 5,
 } as const;
 const SOURCE_LENGTH = 8;
 

@@ -30,6 +30,12 @@ export class VethPair {
     this.remove();
     ip('netns', 'add', this.nsA);
     ip('netns', 'add', this.nsB);
+    this.link();
+    for (const ns of [this.nsA, this.nsB]) ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+
+  /** (Re)create the veth pair between the existing namespaces, addressed and up. */
+  link(): void {
     ip('link', 'add', this.ifA, 'netns', this.nsA, 'type', 'veth', 'peer', 'name', this.ifB, 'netns', this.nsB);
     ip('-n', this.nsA, 'addr', 'add', `${this.addrA}/24`, 'dev', this.ifA);
     ip('-n', this.nsB, 'addr', 'add', `${this.addrB}/24`, 'dev', this.ifB);
@@ -38,7 +44,6 @@ export class VethPair {
       [this.nsB, this.ifB],
     ] as const) {
       ip('-n', ns, 'link', 'set', dev, 'up');
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
     }
   }
 
