@@ -246,6 +246,7 @@ describe('--on-interface-loss retry: the interface goes and comes back', { skip 
       probe.child.kill('SIGTERM');
       const result = await probe.result;
       assert.equal(result.code, 0, result.stderr);
+      assert.match(summaryText(result.stderr), new RegExp(`${net.ifB} went away 1 times`));
       await nfcapd.stop();
       const totals = await nfcapd.totals();
       assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 17 40004 5000`), { packets: 100, octets: 12800 }, 'before the loss');

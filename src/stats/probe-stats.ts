@@ -26,6 +26,8 @@ export interface SourceStats {
   pcapReceived: number;
   pcapDropped: number;
   pcapInterfaceDropped: number;
+  /** times the interface went away and was waited for (--on-interface-loss retry) */
+  interfaceLosses: number;
 }
 
 export interface CollectorStats {
@@ -121,6 +123,7 @@ export function readProbeStats(inputs: StatsInputs): ProbeStats {
       pcapReceived: c(base + SourceCounter.pcapReceived),
       pcapDropped: c(base + SourceCounter.pcapDropped),
       pcapInterfaceDropped: c(base + SourceCounter.pcapInterfaceDropped),
+      interfaceLosses: c(base + SourceCounter.interfaceLosses),
     };
   });
   const skipped = {} as Record<SkipReason, { packets: number; bytes: number }>;

@@ -14,6 +14,7 @@ export function formatSummary(stats: ProbeStats): string {
       lines.push(
         `  ${source.label} libpcap: received ${source.pcapReceived}, dropped ${source.pcapDropped}, dropped by interface ${source.pcapInterfaceDropped}`,
       );
+      if (source.interfaceLosses > 0) lines.push(`  ${source.label} went away ${source.interfaceLosses} times (waited for it to come back)`);
     }
   }
   const skipped = Object.entries(stats.skipped)
