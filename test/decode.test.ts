@@ -5,6 +5,7 @@
  * the Linux cooked capture v1/v2 headers).
  */
 import { describe, it } from 'node:test';
+import { prng } from './helpers/synthetic-pcap.js';
 import assert from 'node:assert/strict';
 import { LinkType } from '../src/capture/link-type.js';
 import { DecodeResult, DecodedPacket, PortsUnavailable, decodeFrame } from '../src/decode/decode.js';
@@ -665,17 +666,6 @@ describe('decodeFrame: skips', () => {
 // ---------------------------------------------------------------------------
 // Robustness
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const VALID_RESULTS = new Set<number>(Object.values(DecodeResult));
 const LINK_TYPES = [LinkType.ethernet, LinkType.linuxSll, LinkType.linuxSll2, LinkType.raw, LinkType.ipv4] as const;

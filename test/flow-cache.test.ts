@@ -3,6 +3,7 @@
  * records every expiry with the flow's fields as they were when it expired.
  */
 import { describe, it } from 'node:test';
+import { prng } from './helpers/synthetic-pcap.js';
 import assert from 'node:assert/strict';
 import {
   EXPIRY_REASONS,
@@ -453,17 +454,6 @@ describe('FlowCache: capacity and counters', () => {
 // ---------------------------------------------------------------------------
 // Randomized comparison with a reference model
 
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ModelFlow {
   packets: number;

@@ -17,7 +17,7 @@ import {
   type AccountingRow,
 } from '../accounting/dump.js';
 import { FLOW_FIELDS, FlowField, type DataPlaneReply, type DataPlaneRequest } from '../capture/worker-protocol.js';
-import type { AccountingStats, ProbeStats } from '../stats/probe-stats.js';
+import { accountingStatsFrom, type AccountingStats, type ProbeStats } from '../stats/probe-stats.js';
 import { readSystemInterface, RateSet, type SystemInterface } from './interfaces.js';
 import type { RshOutcome } from './rsh-server.js';
 
@@ -185,15 +185,7 @@ export class IpcadService {
         dropped: s.pcapDropped + s.pcapInterfaceDropped,
       })),
       accounting: {
-        entries: a(AccountingStat.activeEntries),
-        checkpointEntries: a(AccountingStat.checkpointEntries),
-        entriesMade: a(AccountingStat.entriesMade),
-        packets: a(AccountingStat.packets),
-        bytes: a(AccountingStat.bytes),
-        unaccountedPackets: a(AccountingStat.unaccountedPackets),
-        unaccountedBytes: a(AccountingStat.unaccountedBytes),
-        memoryUsed: a(AccountingStat.memoryUsed),
-        memoryLimit: a(AccountingStat.memoryLimit),
+        ...accountingStatsFrom(a),
         capacity: a(AccountingStat.capacity),
         ageSeconds: Math.floor((this.now() - this.activeSince) / 1000),
         savedAt: this.savedAt,

@@ -167,7 +167,11 @@ function rshPart(rsh: RshStats | undefined): { rsh?: RshStats } {
 }
 
 function readAccounting(c: (index: number) => number): AccountingStats {
-  const a = (field: number): number => c(DataPlaneCounter.accountingBase + field);
+  return accountingStatsFrom((field) => c(DataPlaneCounter.accountingBase + field));
+}
+
+/** The accounting figures, from a reader of AccountingStat fields. */
+export function accountingStatsFrom(a: (field: number) => number): AccountingStats {
   return {
     entries: a(AccountingStat.activeEntries),
     checkpointEntries: a(AccountingStat.checkpointEntries),
