@@ -312,10 +312,22 @@ async function runCapture(
   );
   const capture = worker;
 
+  // A signal during start-up is not lost: the capture is told to stop at once, and
+  // the stop is logged and seen through once the run is set up (below).
+  let earlySignal: NodeJS.Signals | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals): void => {
+    earlySignal ??= signal;
+    capture.stop();
+  };
+  process.on('SIGINT', onEarlySignal);
+  process.on('SIGTERM', onEarlySignal);
+
   let opened: OpenedSource[];
   try {
     opened = await capture.opened;
   } catch (error) {
+    process.off('SIGINT', onEarlySignal);
+    process.off('SIGTERM', onEarlySignal);
     await capture.finished.catch(() => undefined);
     await Promise.all(collectors.map((c) => c.close()));
     const message = (error as Error).message;
@@ -455,8 +467,11 @@ async function runCapture(
   const progress = !live && terminal !== undefined ? startProgress(options.read!, read, terminal) : undefined;
   if (progress !== undefined) timers.push(progress.timer);
 
+  process.off('SIGINT', onEarlySignal);
+  process.off('SIGTERM', onEarlySignal);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  if (earlySignal !== undefined) onSignal(earlySignal);
 
   let exitCode = 0;
   let readToTheEnd = false;
