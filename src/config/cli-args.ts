@@ -4,6 +4,7 @@ import { parseIpcadCommandLine, type IpcadOptions } from './ipcad-options.js';
 import {
   DEFAULTS,
   UsageError,
+  failAsUsageError,
   integerOption,
   logLevelOption,
   parseAddress,
@@ -199,10 +200,7 @@ export function parseCommandLine(argv: string[]): CliResult {
     .alias('help', 'h')
     .wrap(Math.min(110, process.stdout.columns || 110))
     .exitProcess(false)
-    .fail((message, error) => {
-      if (error instanceof UsageError) throw error;
-      throw new UsageError(message ?? error?.message ?? 'invalid command line');
-    });
+    .fail(failAsUsageError);
 
   // getOptions() is public in yargs but missing from @types/yargs
   const described = (parser as unknown as { getOptions(): DescribedOptions }).getOptions();

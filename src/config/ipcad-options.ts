@@ -11,6 +11,7 @@ import { ConfigError, parseIpcadConf, type IpcadConfig, type RshAccessRule } fro
 import {
   DEFAULTS,
   UsageError,
+  failAsUsageError,
   logLevelOption,
   parseCollector,
   parseListenAddress,
@@ -97,10 +98,7 @@ export function parseIpcadCommandLine(argv: string[]): IpcadCliResult {
     .alias('help', 'h')
     .wrap(Math.min(110, process.stdout.columns || 110))
     .exitProcess(false)
-    .fail((message, error) => {
-      if (error instanceof UsageError) throw error;
-      throw new UsageError(message ?? error?.message ?? 'invalid command line');
-    });
+    .fail(failAsUsageError);
   const args = parser.parseSync(argv, {}, (_error, _argv, text) => {
     output = text;
   });

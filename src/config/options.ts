@@ -11,6 +11,12 @@ export class UsageError extends Error {
   }
 }
 
+/** yargs' fail handler for every parser: each mistake becomes one UsageError line. */
+export function failAsUsageError(message: string | null | undefined, error: Error | null | undefined): never {
+  if (error instanceof UsageError) throw error;
+  throw new UsageError(message ?? error?.message ?? 'invalid command line');
+}
+
 export interface InterfaceSpec {
   name: string;
   /** given as IFINDEX:NAME; otherwise looked up from the system */
