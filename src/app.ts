@@ -336,7 +336,9 @@ async function runCapture(
     throw new ProbeError(error instanceof CaptureOpenError ? error.code : 'E_CAPTURE', message + hint);
   }
   const labels = opened.map((o) => (o.name === '-' ? 'stdin' : o.name));
-  opened.forEach((o, i) => log.info({ source: labels[i], linkType: o.linkTypeName }, `${live ? 'capturing on' : 'reading'} ${labels[i]} (${o.linkTypeName})`));
+  opened.forEach((o, i) =>
+    log.info({ source: labels[i], linkType: o.linkTypeName, reader: o.reader }, `${live ? 'capturing on' : 'reading'} ${labels[i]} (${o.linkTypeName})`),
+  );
   if (ipcad !== undefined) labels.forEach((label) => log.info(`Opening ${label}... Initialized`));
   if (options.filter !== '') log.info(`filter: ${options.filter}`);
   if (exclusion !== '') log.info(`excluding our own export traffic from the capture: not (${exclusion})`);

@@ -408,6 +408,34 @@ describe('FlowCache: capacity and counters', () => {
     assert.equal(sink.records.length, 0);
   });
 
+  it('after expireAll the cache starts afresh: full capacity, timeouts and lookups as new', () => {
+    const { cache, sink } = setup(4);
+    for (let i = 0; i < 4; i++) account(cache, { sport: i }, 10, ACK, i);
+    cache.expireAll();
+    sink.take();
+    for (let i = 0; i < 4; i++) account(cache, { sport: 10 + i }, 20, ACK, 100 + i);
+    account(cache, { sport: 10 }, 20, ACK, 110);
+    assert.equal(cache.flowCount, 4);
+    assert.equal(cache.stats[FlowCacheStat.cached], 4);
+    assert.equal(stat(cache, ExpiryReason.cacheFull), 0, 'no eviction: all four slots are free again');
+    // the wheel works on the new flows: all four time out, sport 10 with both its packets
+    cache.expireTimedOut(100 + TIMEOUTS.inactiveMs + 300);
+    assert.deepEqual(
+      sink
+        .take()
+        .map((r) => [r.sport, r.packets, r.reason])
+        .sort((x, y) => x[0]! - y[0]!),
+      [
+        [10, 2, ExpiryReason.inactive],
+        [11, 1, ExpiryReason.inactive],
+        [12, 1, ExpiryReason.inactive],
+        [13, 1, ExpiryReason.inactive],
+      ],
+    );
+    assert.equal(cache.flowCount, 0);
+    assert.equal(stat(cache, ExpiryReason.shutdown), 4);
+  });
+
   it('the stats array counts created, cached and expiries by reason', () => {
     const stats = new Float64Array(FLOW_CACHE_STATS_LENGTH);
     const sink = new RecordingSink();

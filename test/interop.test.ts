@@ -3,35 +3,18 @@
  * real nfcapd, and nfdump must read back, per 5-tuple, exactly the packets and
  * octets tshark counts in the same capture (tshark is the independent decoder).
  */
+import { FIXTURE_FILES, fixture } from './helpers/fixtures.js';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Nfcapd } from './helpers/nfcapd.js';
-import { PROJECT_ROOT, freeUdpPort, run, runProbe, start, waitFor } from './helpers/processes.js';
+import { freeUdpPort, run, runProbe, start, waitFor } from './helpers/processes.js';
 import { tsharkFlowTotals } from './helpers/tshark.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
-const FIXTURES = join(PROJECT_ROOT, 'test/fixtures');
-const fixture = (name: string): string => join(FIXTURES, name);
-
-const FILES = [
-  'basic.pcap',
-  'vlan.pcap',
-  'ipoptions.pcap',
-  'fragments.pcap',
-  'icmp.pcap',
-  'padding.pcap',
-  'snaplen.pcap',
-  'sll.pcap',
-  'sll2.pcap',
-  'rawip.pcap',
-  'ipv4.pcap',
-  'mixed.pcapng',
-  'malformed.pcap',
-  'bigflow.pcap',
-];
+const FILES = FIXTURE_FILES;
 
 function sorted(map: Map<string, { packets: number; octets: number }>): [string, { packets: number; octets: number }][] {
   return [...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -3,6 +3,7 @@
  * with --metrics-listen, scraped over HTTP while and after it reads; promtool
  * checks the exposition; a terminal gets a progress bar and readable logs.
  */
+import { fixture } from './helpers/fixtures.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -13,12 +14,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dashboardQueries, metricNames, readDashboard } from './helpers/grafana.js';
 import { familyNames, httpGet, parseExposition } from './helpers/http.js';
-import { CLI, PROJECT_ROOT, freeUdpPort, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
+import { CLI, freeUdpPort, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
 const work = mkdtempSync(join(tmpdir(), 'flowprobe-monitoring-'));
 after(() => rmSync(work, { recursive: true, force: true }));
-const fixture = (name: string): string => join(PROJECT_ROOT, 'test/fixtures', name);
 
 /** A UDP collector stand-in on 127.0.0.1 that reads and discards. */
 async function udpSink(): Promise<{ port: number; close(): Promise<void> }> {

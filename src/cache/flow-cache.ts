@@ -101,6 +101,8 @@ export class FlowCache {
   readonly stats: Float64Array;
 
   private readonly w: Uint32Array;
+  /** the same words as int32, for comparing keys held as int32 */
+  private readonly wi: Int32Array;
   private readonly t: Float64Array;
   /** sentinel of the creation-order list */
   private readonly ageHead: number;
@@ -142,6 +144,7 @@ export class FlowCache {
     const records = capacity + 1 + WHEEL_SLOTS;
     const buffer = new ArrayBuffer(records * WORDS * 4);
     this.w = new Uint32Array(buffer);
+    this.wi = new Int32Array(buffer);
     this.t = new Float64Array(buffer);
     this.ageHead = capacity;
     this.wheelBase = capacity + 1;
@@ -179,12 +182,16 @@ export class FlowCache {
     now: number,
   ): void {
     if (now >= this.nextSweepAt) this.sweepPast(now);
-    const ports = ((srcPort << 16) | dstPort) >>> 0;
-    const protoTosIf = ((protocol << 24) | (tos << 16) | (ifIndex & 0xffff)) >>> 0;
-    const hash = hashKey(srcAddr, dstAddr, ports, protoTosIf);
+    // Key words as int32 from here on: V8 passes them between functions unboxed
+    // (a uint32 above 2^31 would be a heap number, allocated per call).
+    const src = srcAddr | 0;
+    const dst = dstAddr | 0;
+    const ports = (srcPort << 16) | dstPort;
+    const protoTosIf = (protocol << 24) | (tos << 16) | (ifIndex & 0xffff);
+    const hash = hashKey(src, dst, ports, protoTosIf);
     const w = this.w;
 
-    let id = this.find(hash, srcAddr, dstAddr, ports, protoTosIf);
+    let id = this.find(hash, src, dst, ports, protoTosIf);
     if (id !== EMPTY) {
       const base = id * WORDS;
       if (now >= this.deadline(id)) {
@@ -199,7 +206,7 @@ export class FlowCache {
     }
     if (id === EMPTY) {
       if (this.size === this.capacity) this.evict(now);
-      id = this.insert(hash, srcAddr, dstAddr, ports, protoTosIf, now);
+      id = this.insert(hash, src, dst, ports, protoTosIf, now);
     }
     const base = id * WORDS;
     w[base + W_PACKETS] = w[base + W_PACKETS]! + 1;
@@ -225,14 +232,32 @@ export class FlowCache {
     if (this.wheelTick === this.wheelTick) this.sweepSlot((this.wheelTick + 1) & WHEEL_MASK, now);
   }
 
-  /** Export every flow (end of capture, shutdown), oldest first. */
+  /**
+   * Export every flow (end of capture, shutdown), oldest first, then empty the
+   * cache at once: no per-flow unlinking, which at the end of a file with a
+   * million flows would be a million random memory accesses for nothing.
+   */
   expireAll(reason: ExpiryReason = ExpiryReason.shutdown): void {
+    const w = this.w;
     const head = this.ageHead;
-    let id = this.w[head * WORDS + W_AGE_NEXT]!;
-    while (id !== head) {
-      this.expire(id, reason);
-      id = this.w[head * WORDS + W_AGE_NEXT]!;
+    let expired = 0;
+    for (let id = w[head * WORDS + W_AGE_NEXT]!; id !== head; id = w[id * WORDS + W_AGE_NEXT]!) {
+      this.sink.expired(this, id, reason);
+      expired++;
     }
+    this.stats[FlowCacheStat.expiredBase + reason]! += expired;
+    this.table.fill(EMPTY);
+    for (let node = this.ageHead; node < this.wheelBase + WHEEL_SLOTS; node++) {
+      const base = node * WORDS;
+      w[base + W_WHEEL_PREV] = node;
+      w[base + W_WHEEL_NEXT] = node;
+      w[base + W_AGE_PREV] = node;
+      w[base + W_AGE_NEXT] = node;
+    }
+    this.nextFreshId = 0;
+    this.freeHead = EMPTY;
+    this.size = 0;
+    this.stats[FlowCacheStat.cached] = 0;
   }
 
   /** Calls `visit` for each cached flow id, oldest first (for reports, not the packet path). */
@@ -392,12 +417,12 @@ export class FlowCache {
   private find(hash: number, srcAddr: number, dstAddr: number, ports: number, protoTosIf: number): number {
     const table = this.table;
     const mask = this.tableMask;
-    const w = this.w;
+    const w = this.wi;
     let slot = hash & mask;
     for (;;) {
       const id = table[slot << 1]!;
       if (id === EMPTY) return EMPTY;
-      if (table[(slot << 1) + 1] === (hash | 0)) {
+      if (table[(slot << 1) + 1] === hash) {
         const base = id * WORDS;
         if (
           w[base + W_SRC] === srcAddr &&
@@ -468,7 +493,7 @@ export class FlowCache {
     const slots = (this.tableMask + 1) * 2;
     this.table = new Int32Array(slots * 2).fill(EMPTY);
     this.tableMask = slots - 1;
-    this.forEachFlow((id) => this.tableInsert(id, this.w[id * WORDS + W_HASH]!));
+    this.forEachFlow((id) => this.tableInsert(id, this.wi[id * WORDS + W_HASH]!));
   }
 
   /** Hand the flow to the sink, then forget it. */
@@ -531,12 +556,12 @@ export class FlowCache {
   }
 }
 
-/** A 32-bit mix of the key words (murmur3-style finaliser per word). */
+/** A 32-bit mix of the key words (murmur3-style finaliser per word), as int32. */
 export function hashKey(srcAddr: number, dstAddr: number, ports: number, protoTosIf: number): number {
   let h = Math.imul(srcAddr ^ 0x9e3779b9, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ dstAddr, 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ ports, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ protoTosIf, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0;
 }

@@ -89,7 +89,16 @@ export const FlowField = {
 export const FLOW_FIELDS = 12;
 
 export type CaptureWorkerMessage =
-  | { type: 'opened'; sources: { name: string; linkType: number; linkTypeName: string }[] }
+  | {
+      type: 'opened';
+      sources: {
+        name: string;
+        linkType: number;
+        linkTypeName: string;
+        /** who reads it: libpcap, or flowprobe's own reader of classic pcap files (pcap-file.ts) */
+        reader: 'libpcap' | 'classic-pcap';
+      }[];
+    }
   | { type: 'failed'; code: string; message: string }
   | { type: 'warning'; message: string }
   /** something the operator should read (an interface lost or back) */

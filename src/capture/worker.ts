@@ -13,6 +13,7 @@ import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/
 import { defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
+import { ClassicPcapReader, PcapFileReadError } from './pcap-file.js';
 import {
   FLOW_FIELDS,
   FlowField,
@@ -93,6 +94,8 @@ interface Source {
   systemIfIndex: number;
   /** released: libpcap closed it (dispatch returned -2); lost: the interface went away, waiting for it */
   handle: 'unopened' | 'open' | 'released' | 'lost';
+  /** a classic pcap file read without libpcap (see pcap-file.ts); the session stays unopened */
+  fileReader: ClassicPcapReader | undefined;
 }
 
 function resolveDefaultDevice(spec: CaptureSourceSpec): CaptureSourceSpec {
@@ -112,6 +115,7 @@ const sources: Source[] = config.sources.map(resolveDefaultDevice).map((spec, i)
   ifIndex: spec.ifIndex,
   systemIfIndex: spec.kind === 'live' ? systemIfIndex(spec.device) : 0,
   handle: 'unopened',
+  fileReader: undefined,
 }));
 
 const snapLength = Math.max(0, ...config.sources.map((s) => (s.kind === 'live' ? s.snapLength : 0)));
@@ -132,10 +136,20 @@ let currentBase = 0;
 let currentSlot = 0;
 let currentCapturePorts = 0;
 
+/** libpcap's callback: the binding has copied the packet into frameBuffer and its header into header. */
 function onPacket(): void {
   const caplen = header[2]!;
-  const wirelen = header[3]!;
-  const time = header[0]! * 1000 + header[1]! / 1000;
+  handleFrame(
+    frameBuffer,
+    0,
+    caplen < frameBufferLength ? caplen : frameBufferLength,
+    header[3]!,
+    header[0]! * 1000 + header[1]! / 1000,
+  );
+}
+
+/** One captured frame, wherever it lies in `data`. Returns false once the capture is stopping. */
+function handleFrame(data: Uint8Array, start: number, caplen: number, wirelen: number, time: number): boolean {
   counters[currentBase + SourceCounter.packets]! += 1;
   counters[currentBase + SourceCounter.bytes]! += wirelen;
   if (time >= clock.now) {
@@ -145,21 +159,16 @@ function onPacket(): void {
     // Record times never go back: an out-of-order packet counts at the current time.
     counters[DataPlaneCounter.clockBackwards]! += 1;
   }
-  const result = decodeFrame(
-    frameBuffer,
-    caplen < frameBufferLength ? caplen : frameBufferLength,
-    wirelen,
-    currentLinkType,
-    packet,
-  );
+  const result = decodeFrame(data, caplen, wirelen, currentLinkType, packet, start);
   if (result === DecodeResult.ok) {
     if (packet.portsUnavailable !== 0) {
       counters[DataPlaneCounter.portsUnavailableBase + packet.portsUnavailable - 1]! += 1;
     }
     // Timeouts are checked by the cache itself on every packet (one comparison).
+    // int32 (`| 0`): a uint32 argument above 2^31 would be boxed on every call
     cache.account(
-      packet.srcAddr,
-      packet.dstAddr,
+      packet.srcAddr | 0,
+      packet.dstAddr | 0,
       packet.srcPort,
       packet.dstPort,
       packet.protocol,
@@ -188,6 +197,7 @@ function onPacket(): void {
     packetsSinceCheck = 0;
     if (!stopping && Atomics.load(control, ControlWord.stop) !== 0) breakAll();
   }
+  return !stopping;
 }
 
 function dispatch(source: Source): number {
@@ -210,6 +220,14 @@ function breakAll(): void {
 
 function openSource(source: Source): string | undefined {
   const { spec } = source;
+  if (spec.kind === 'file' && spec.path !== '-' && config.filter === '') {
+    // a classic pcap file this thread can read itself; anything else goes to libpcap
+    source.fileReader = ClassicPcapReader.open(spec.path);
+    if (source.fileReader !== undefined) {
+      source.linkType = source.fileReader.linkType;
+      return undefined;
+    }
+  }
   const warn = (message: string): void => {
     // "no IPv4 address assigned" is normal on a SPAN port: the main thread says it once, quietly.
     send({ type: 'warning', message: `${source.name}: ${message}` });
@@ -355,12 +373,41 @@ function reopenLostInterfaces(): void {
 
 /** A file: one dispatch reads it all (the packet path watches the stop word). */
 function readFile(source: Source): void {
+  if (source.fileReader !== undefined) {
+    readClassicFile(source, source.fileReader);
+    return;
+  }
   const began = performance.now();
   const result = dispatch(source);
   counters[DataPlaneCounter.readMilliseconds] = performance.now() - began;
   if (result === -2 || (stopping && result >= 0)) finish('stopped');
   else if (result >= 0) finish('end_of_file');
   else finish('read_error', readError(source));
+}
+
+function readClassicFile(source: Source, reader: ClassicPcapReader): void {
+  currentLinkType = source.linkType;
+  currentIfIndex = source.ifIndex;
+  currentBase = source.counterBase;
+  currentSlot = source.slot;
+  currentCapturePorts = source.capturePorts;
+  const began = performance.now();
+  let outcome: 'end_of_file' | 'stopped' | 'read_error';
+  let message: string | undefined;
+  try {
+    outcome = reader.readAll(handleFrame);
+  } catch (error) {
+    outcome = 'read_error';
+    const packets = counters[source.counterBase + SourceCounter.packets];
+    message =
+      error instanceof PcapFileReadError
+        ? `${source.name}: read error after ${packets} packets (truncated or corrupt capture file): ${error.message}`
+        : `${source.name}: read error after ${packets} packets (${(error as Error).message})`;
+  } finally {
+    counters[DataPlaneCounter.readMilliseconds] = performance.now() - began;
+    reader.close();
+  }
+  finish(outcome, message);
 }
 
 function tick(): void {
@@ -451,7 +498,12 @@ function start(): void {
   }
   send({
     type: 'opened',
-    sources: sources.map((s) => ({ name: s.name, linkType: s.linkType, linkTypeName: describeLinkType(s.linkType) })),
+    sources: sources.map((s) => ({
+      name: s.name,
+      linkType: s.linkType,
+      linkTypeName: describeLinkType(s.linkType),
+      reader: s.fileReader === undefined ? 'libpcap' : 'classic-pcap',
+    })),
   });
   if (live) {
     clock.now = Date.now();

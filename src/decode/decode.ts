@@ -104,9 +104,10 @@ function classifyEthertype(type: number): DecodeResult {
 
 /**
  * Decode one captured frame into `out`.
- * @param frame   the captured bytes (only the first `caplen` are valid)
+ * @param frame   the bytes holding the frame (a reused buffer, or a file's read chunk)
  * @param caplen  bytes captured
  * @param wirelen bytes on the wire (the frame's real length)
+ * @param start   where the frame begins in `frame`
  */
 export function decodeFrame(
   frame: Uint8Array,
@@ -114,18 +115,19 @@ export function decodeFrame(
   wirelen: number,
   linkType: number,
   out: DecodedPacket,
+  start = 0,
 ): DecodeResult {
   let offset: number;
   out.linkIfIndex = 0;
   switch (linkType) {
     case LinkType.ethernet: {
       if (caplen < 14) return DecodeResult.truncatedLink;
-      let type = (frame[12]! << 8) | frame[13]!;
+      let type = (frame[start + 12]! << 8) | frame[start + 13]!;
       offset = 14;
       let tags = 0;
       while (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD) {
         if (caplen < offset + 4 || ++tags > MAX_VLAN_TAGS) return DecodeResult.truncatedLink;
-        type = (frame[offset + 2]! << 8) | frame[offset + 3]!;
+        type = (frame[start + offset + 2]! << 8) | frame[start + offset + 3]!;
         offset += 4;
       }
       if (type !== ETHERTYPE_IPV4) return classifyEthertype(type);
@@ -133,22 +135,23 @@ export function decodeFrame(
     }
     case LinkType.linuxSll: {
       if (caplen < 16) return DecodeResult.truncatedLink;
-      const type = (frame[14]! << 8) | frame[15]!;
+      const type = (frame[start + 14]! << 8) | frame[start + 15]!;
       if (type !== ETHERTYPE_IPV4) return classifyEthertype(type);
       offset = 16;
       break;
     }
     case LinkType.linuxSll2: {
       if (caplen < 20) return DecodeResult.truncatedLink;
-      const type = (frame[0]! << 8) | frame[1]!;
+      const type = (frame[start]! << 8) | frame[start + 1]!;
       if (type !== ETHERTYPE_IPV4) return classifyEthertype(type);
-      out.linkIfIndex = ((frame[4]! << 24) | (frame[5]! << 16) | (frame[6]! << 8) | frame[7]!) >>> 0;
+      out.linkIfIndex =
+        ((frame[start + 4]! << 24) | (frame[start + 5]! << 16) | (frame[start + 6]! << 8) | frame[start + 7]!) >>> 0;
       offset = 20;
       break;
     }
     case LinkType.raw: {
       if (caplen < 1) return DecodeResult.truncatedLink;
-      const version = frame[0]! >> 4;
+      const version = frame[start]! >> 4;
       if (version === 6) return DecodeResult.ipv6;
       offset = 0;
       break;
@@ -160,17 +163,18 @@ export function decodeFrame(
       // The capture layer refuses other link types at open.
       return DecodeResult.otherEthertype;
   }
-  return decodeIpv4(frame, offset, caplen, wirelen - offset, out);
+  return decodeIpv4(frame, start + offset, start + caplen, wirelen - offset, out);
 }
 
 function decodeIpv4(
   frame: Uint8Array,
   offset: number,
-  caplen: number,
+  /** index in `frame` just past the captured bytes */
+  captureEnd: number,
   wireBytes: number,
   out: DecodedPacket,
 ): DecodeResult {
-  if (caplen < offset + 20) return DecodeResult.truncatedIp;
+  if (captureEnd < offset + 20) return DecodeResult.truncatedIp;
   const b0 = frame[offset]!;
   if (b0 >> 4 !== 4) return DecodeResult.badVersion;
   const headerLength = (b0 & 0x0f) << 2;
@@ -209,19 +213,19 @@ function decodeIpv4(
     case PROTO_UDPLITE:
       if (l4 + 4 > ipEnd) {
         out.portsUnavailable = PortsUnavailable.shortTransport;
-      } else if (l4 + 4 > caplen) {
+      } else if (l4 + 4 > captureEnd) {
         out.portsUnavailable = PortsUnavailable.snaplen;
       } else {
         out.srcPort = (frame[l4]! << 8) | frame[l4 + 1]!;
         out.dstPort = (frame[l4 + 2]! << 8) | frame[l4 + 3]!;
         // TCP flags sit 13 bytes in; a cut before them leaves the ports usable.
-        if (protocol === PROTO_TCP && l4 + 14 <= caplen && l4 + 14 <= ipEnd) out.tcpFlags = frame[l4 + 13]!;
+        if (protocol === PROTO_TCP && l4 + 14 <= captureEnd && l4 + 14 <= ipEnd) out.tcpFlags = frame[l4 + 13]!;
       }
       break;
     case PROTO_ICMP:
       if (l4 + 2 > ipEnd) {
         out.portsUnavailable = PortsUnavailable.shortTransport;
-      } else if (l4 + 2 > caplen) {
+      } else if (l4 + 2 > captureEnd) {
         out.portsUnavailable = PortsUnavailable.snaplen;
       } else {
         // NetFlow's convention: type and code in the destination port.
