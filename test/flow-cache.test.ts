@@ -76,16 +76,27 @@ const ACK = 0x10;
 
 const TIMEOUTS: FlowTimeouts = { activeMs: 1000, inactiveMs: 100, tcpEndMs: 50 };
 
+/** Each cache's packet clock, which account() below sets before every packet. */
+const clocks = new WeakMap<FlowCache, { now: number }>();
+
+function newCache(capacity: number, timeouts: FlowTimeouts, sink: ExpiredFlowSink, stats?: Float64Array): FlowCache {
+  const clock = { now: 0 };
+  const cache = stats === undefined ? new FlowCache(capacity, timeouts, sink, clock) : new FlowCache(capacity, timeouts, sink, clock, stats);
+  clocks.set(cache, clock);
+  return cache;
+}
+
 function setup(capacity = 16, timeouts: FlowTimeouts = TIMEOUTS): { cache: FlowCache; sink: RecordingSink } {
   const sink = new RecordingSink();
-  return { cache: new FlowCache(capacity, timeouts, sink), sink };
+  return { cache: newCache(capacity, timeouts, sink), sink };
 }
 
 const BASE: Key = { src: 0x0a000001, dst: 0xc0a80102, sport: 40000, dport: 443, proto: TCP, tos: 0, ifIndex: 1 };
 
 function account(cache: FlowCache, key: Partial<Key>, octets: number, flags: number, now: number): void {
   const k = { ...BASE, ...key };
-  cache.account(k.src, k.dst, k.sport, k.dport, k.proto, k.tos, k.ifIndex, octets, flags, now);
+  clocks.get(cache)!.now = now;
+  cache.account(k.src, k.dst, k.sport, k.dport, k.proto, k.tos, k.ifIndex, octets, flags);
 }
 
 function keyOf(r: Key): string {
@@ -439,7 +450,7 @@ describe('FlowCache: capacity and counters', () => {
   it('the stats array counts created, cached and expiries by reason', () => {
     const stats = new Float64Array(FLOW_CACHE_STATS_LENGTH);
     const sink = new RecordingSink();
-    const cache = new FlowCache(2, TIMEOUTS, sink, stats);
+    const cache = newCache(2, TIMEOUTS, sink, stats);
     assert.equal(cache.stats, stats, 'uses the array it was given');
     assert.equal(EXPIRY_REASONS.length, 7);
 
@@ -473,9 +484,9 @@ describe('FlowCache: capacity and counters', () => {
 
   it('rejects a bad capacity or a short stats array', () => {
     const sink = new RecordingSink();
-    assert.throws(() => new FlowCache(0, TIMEOUTS, sink), RangeError);
-    assert.throws(() => new FlowCache(1.5, TIMEOUTS, sink), RangeError);
-    assert.throws(() => new FlowCache(4, TIMEOUTS, sink, new Float64Array(3)), RangeError);
+    assert.throws(() => new FlowCache(0, TIMEOUTS, sink, { now: 0 }), RangeError);
+    assert.throws(() => new FlowCache(1.5, TIMEOUTS, sink, { now: 0 }), RangeError);
+    assert.throws(() => new FlowCache(4, TIMEOUTS, sink, { now: 0 }, new Float64Array(3)), RangeError);
   });
 });
 
@@ -524,7 +535,7 @@ describe('FlowCache: randomized against a reference model', () => {
     const scale = 40;
     const timeouts: FlowTimeouts = { activeMs: 5000 * scale, inactiveMs: 100 * scale, tcpEndMs: 50 * scale };
     const sink = new RecordingSink();
-    const cache = new FlowCache(capacity, timeouts, sink);
+    const cache = newCache(capacity, timeouts, sink);
     const random = prng(20260101);
     const int = (n: number): number => Math.floor(random() * n);
 
@@ -660,7 +671,7 @@ describe('FlowCache: randomized against a reference model', () => {
   it('after filling and emptying a crowded table many times, every key is found again', () => {
     const capacity = 64;
     const sink = new RecordingSink();
-    const cache = new FlowCache(capacity, { activeMs: 1e12, inactiveMs: 10, tcpEndMs: 10 }, sink);
+    const cache = newCache(capacity, { activeMs: 1e12, inactiveMs: 10, tcpEndMs: 10 }, sink);
     const crowded = collidingKeys(64, 128, new Set([126, 127, 0, 1]));
     const random = prng(7);
     let now = 0;

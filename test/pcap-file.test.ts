@@ -199,13 +199,14 @@ describe('ClassicPcapReader', () => {
     assert.ok(reader);
     assert.equal(reader.linkType, LinkType.ethernet);
     let index = 0;
-    const outcome = reader.readAll((data, start, caplen, wirelen, timeMs) => {
+    const outcome = reader.readAll((data, start, caplen, wirelen, seconds, microseconds) => {
       const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       assert.equal(caplen, sizes[index]);
       assert.equal(wirelen, caplen + 4);
       assert.equal(view.readUInt32LE(start), index);
       assert.equal(view.readUInt32LE(start + caplen - 4), index);
-      assert.equal(timeMs, (1_700_000_000 + index) * 1000 + (index % 1_000_000) / 1000);
+      assert.equal(seconds >>> 0, 1_700_000_000 + index);
+      assert.equal(microseconds, index % 1_000_000);
       index++;
       return true;
     });

@@ -430,12 +430,14 @@ describe('RecordBatcher', () => {
     const clock: DataPlaneClock = { now: boot, boot };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b));
-    const cache = new FlowCache(8, TIMEOUTS, batcher);
+    const cache = new FlowCache(8, TIMEOUTS, batcher, clock);
     const t1 = boot + 1000.2;
     const t2 = boot + 2500.9;
-    cache.account(0x0a000001, 0x0a000002, 1234, 80, 6, 0x20, 3, 60, 0x02, t1);
-    cache.account(0x0a000001, 0x0a000002, 1234, 80, 6, 0x20, 3, 1500, 0x18, t2);
-    cache.account(0xc0a80001, 0x08080808, 5353, 53, 17, 0, 70000, 80, 0, t2);
+    clock.now = t1;
+    cache.account(0x0a000001, 0x0a000002, 1234, 80, 6, 0x20, 3, 60, 0x02);
+    clock.now = t2;
+    cache.account(0x0a000001, 0x0a000002, 1234, 80, 6, 0x20, 3, 1500, 0x18);
+    cache.account(0xc0a80001, 0x08080808, 5353, 53, 17, 0, 70000, 80, 0);
     clock.now = boot + 3000.5;
     cache.expireAll();
     assert.equal(batcher.pending, 2);
@@ -490,8 +492,11 @@ describe('RecordBatcher', () => {
     const clock: DataPlaneClock = { now: 0, boot: 0 };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b), 4);
-    const cache = new FlowCache(16, TIMEOUTS, batcher);
-    for (let i = 0; i < 10; i++) cache.account(1, 2, i, 0, 17, 0, 0, 100, 0, i);
+    const cache = new FlowCache(16, TIMEOUTS, batcher, clock);
+    for (let i = 0; i < 10; i++) {
+      clock.now = i;
+      cache.account(1, 2, i, 0, 17, 0, 0, 100, 0);
+    }
     clock.now = 10;
     cache.expireAll();
     batcher.flush();
@@ -509,12 +514,12 @@ describe('RecordBatcher', () => {
     const clock: DataPlaneClock = { now: boot, boot };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b), 1024);
-    const cache = new FlowCache(64, { activeMs: 5000, inactiveMs: 1500, tcpEndMs: 500 }, batcher);
+    const cache = new FlowCache(64, { activeMs: 5000, inactiveMs: 1500, tcpEndMs: 500 }, batcher, clock);
     let seed = 12345;
     const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
     for (let step = 0; step < 2000; step++) {
       clock.now += random() * 17.3;
-      cache.account(0x0a000000 + Math.floor(random() * 100), 0x0a0000ff, 1, 2, 17, 0, 0, 64, 0, clock.now);
+      cache.account(0x0a000000 + Math.floor(random() * 100), 0x0a0000ff, 1, 2, 17, 0, 0, 64, 0);
       if (step % 50 === 0) {
         cache.expireTimedOut(clock.now);
         batcher.flush();

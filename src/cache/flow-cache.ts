@@ -49,6 +49,15 @@ export interface FlowTimeouts {
   tcpEndMs: number;
 }
 
+/**
+ * The time packets are accounted at (ms). The data plane sets it once per packet;
+ * the cache reads it rather than taking it as an argument, because V8 would box
+ * a double argument into a new heap number on every call.
+ */
+export interface PacketClock {
+  readonly now: number;
+}
+
 /** Receives each expired flow. It reads the flow's fields from the cache before returning. */
 export interface ExpiredFlowSink {
   expired(cache: FlowCache, flowId: number, reason: ExpiryReason): void;
@@ -126,11 +135,13 @@ export class FlowCache {
 
   private readonly timeouts: FlowTimeouts;
   private readonly sink: ExpiredFlowSink;
+  private readonly clock: PacketClock;
 
   constructor(
     capacity: number,
     timeouts: FlowTimeouts,
     sink: ExpiredFlowSink,
+    clock: PacketClock,
     stats: Float64Array = new Float64Array(FLOW_CACHE_STATS_LENGTH),
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`flow cache capacity ${capacity}`);
@@ -138,6 +149,7 @@ export class FlowCache {
     this.capacity = capacity;
     this.timeouts = timeouts;
     this.sink = sink;
+    this.clock = clock;
     this.stats = stats;
 
     // Untouched pages of a large ArrayBuffer cost no memory until used.
@@ -168,7 +180,7 @@ export class FlowCache {
     return this.size;
   }
 
-  /** Account one packet to its flow at time `now` (ms); creates the flow when new. */
+  /** Account one packet to its flow at the clock's time; creates the flow when new. */
   account(
     srcAddr: number,
     dstAddr: number,
@@ -179,8 +191,8 @@ export class FlowCache {
     ifIndex: number,
     octets: number,
     tcpFlags: number,
-    now: number,
   ): void {
+    const now = this.clock.now;
     if (now >= this.nextSweepAt) this.sweepPast(now);
     // Key words as int32 from here on: V8 passes them between functions unboxed
     // (a uint32 above 2^31 would be a heap number, allocated per call).
@@ -206,7 +218,7 @@ export class FlowCache {
     }
     if (id === EMPTY) {
       if (this.size === this.capacity) this.evict(now);
-      id = this.insert(hash, src, dst, ports, protoTosIf, now);
+      id = this.insert(hash, src, dst, ports, protoTosIf);
     }
     const base = id * WORDS;
     w[base + W_PACKETS] = w[base + W_PACKETS]! + 1;
@@ -443,8 +455,8 @@ export class FlowCache {
     dstAddr: number,
     ports: number,
     protoTosIf: number,
-    now: number,
   ): number {
+    const now = this.clock.now;
     let id = this.freeHead;
     if (id !== EMPTY) this.freeHead = this.w[id * WORDS + W_WHEEL_NEXT]! | 0;
     else id = this.nextFreshId++;

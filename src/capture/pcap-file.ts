@@ -23,8 +23,20 @@ const LINK_TYPES_READ_HERE = new Set([1, 101, 113, 228, 276]);
 /** Large enough that read(2) calls are rare, small enough to stay in L2/L3. */
 const CHUNK_BYTES = 1 << 20;
 
-/** Called for every record; returns false to stop reading. */
-export type FrameSink = (data: Uint8Array, start: number, caplen: number, wirelen: number, timeMs: number) => boolean;
+/**
+ * Called for every record; returns false to stop reading. The time comes as
+ * libpcap hands it out, seconds and microseconds, but seconds as int32 (`>>> 0`
+ * restores it after 2038): V8 passes small integers to a function unboxed, where
+ * a double (milliseconds) would be a heap number allocated per packet.
+ */
+export type FrameSink = (
+  data: Uint8Array,
+  start: number,
+  caplen: number,
+  wirelen: number,
+  seconds: number,
+  microseconds: number,
+) => boolean;
 
 export class PcapFileReadError extends Error {
   constructor(message: string) {
@@ -106,14 +118,14 @@ export class ClassicPcapReader {
         }
         const next = at + RECORD_HEADER_BYTES + caplen;
         if (next > filled) break;
-        const seconds = view.getUint32(at, littleEndian);
+        const seconds = view.getInt32(at, littleEndian);
         const fraction = view.getUint32(at + 4, littleEndian);
         const wirelen = view.getUint32(at + 12, littleEndian);
-        // libpcap hands microseconds to its callers (a nanosecond file's fraction truncated)
-        const timeMs = seconds * 1000 + Math.floor(fraction / fractionPerMicrosecond) / 1000;
+        // a nanosecond file's fraction is truncated to microseconds, as libpcap does
+        const microseconds = fractionPerMicrosecond === 1 ? fraction : Math.floor(fraction / fractionPerMicrosecond);
         // a record longer than the snapshot is cut to it; the rest is skipped
         const kept = caplen > snapshot ? snapshot : caplen;
-        if (!sink(chunk, at + RECORD_HEADER_BYTES, kept, wirelen, timeMs)) return 'stopped';
+        if (!sink(chunk, at + RECORD_HEADER_BYTES, kept, wirelen, seconds, microseconds)) return 'stopped';
         at = next;
       }
       // keep the partial record at the front; the next read completes it

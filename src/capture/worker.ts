@@ -66,6 +66,7 @@ const cache = new FlowCache(
   config.maxFlows,
   config.timeouts,
   batcher,
+  clock,
   counters.subarray(DataPlaneCounter.flowCacheBase),
 );
 
@@ -144,12 +145,25 @@ function onPacket(): void {
     0,
     caplen < frameBufferLength ? caplen : frameBufferLength,
     header[3]!,
-    header[0]! * 1000 + header[1]! / 1000,
+    header[0]! | 0,
+    header[1]!,
   );
 }
 
-/** One captured frame, wherever it lies in `data`. Returns false once the capture is stopping. */
-function handleFrame(data: Uint8Array, start: number, caplen: number, wirelen: number, time: number): boolean {
+/**
+ * One captured frame, wherever it lies in `data`. Returns false once the capture
+ * is stopping. The arguments are small integers (seconds as `| 0`): V8 passes
+ * those unboxed, where a double would be a heap number allocated per packet.
+ */
+function handleFrame(
+  data: Uint8Array,
+  start: number,
+  caplen: number,
+  wirelen: number,
+  seconds: number,
+  microseconds: number,
+): boolean {
+  const time = (seconds >>> 0) * 1000 + microseconds / 1000;
   counters[currentBase + SourceCounter.packets]! += 1;
   counters[currentBase + SourceCounter.bytes]! += wirelen;
   if (time >= clock.now) {
@@ -164,8 +178,9 @@ function handleFrame(data: Uint8Array, start: number, caplen: number, wirelen: n
     if (packet.portsUnavailable !== 0) {
       counters[DataPlaneCounter.portsUnavailableBase + packet.portsUnavailable - 1]! += 1;
     }
-    // Timeouts are checked by the cache itself on every packet (one comparison).
-    // int32 (`| 0`): a uint32 argument above 2^31 would be boxed on every call
+    // Accounted at clock.now. Timeouts are checked by the cache itself on every
+    // packet (one comparison). Addresses as int32 (`| 0`): a uint32 argument
+    // above 2^31 would be boxed on every call.
     cache.account(
       packet.srcAddr | 0,
       packet.dstAddr | 0,
@@ -176,7 +191,6 @@ function handleFrame(data: Uint8Array, start: number, caplen: number, wirelen: n
       packet.linkIfIndex !== 0 ? packet.linkIfIndex : currentIfIndex,
       packet.ipLength,
       packet.tcpFlags,
-      clock.now,
     );
     // The accounting table is a second, independent consumer of the same fields.
     accounting?.account(
