@@ -505,7 +505,11 @@ export class FlowCache {
     const slots = (this.tableMask + 1) * 2;
     this.table = new Int32Array(slots * 2).fill(EMPTY);
     this.tableMask = slots - 1;
-    this.forEachFlow((id) => this.tableInsert(id, this.wi[id * WORDS + W_HASH]!));
+    const w = this.w;
+    const head = this.ageHead;
+    for (let id = w[head * WORDS + W_AGE_NEXT]!; id !== head; id = w[id * WORDS + W_AGE_NEXT]!) {
+      this.tableInsert(id, this.wi[id * WORDS + W_HASH]!);
+    }
   }
 
   /** Hand the flow to the sink, then forget it. */
