@@ -2,7 +2,6 @@
  * Wiring: options → capture worker → exporter (or the stdout printer), signals,
  * metrics, status, progress and the statistics summary. The only place the parts meet.
  */
-import { trace } from './trace-tmp.js';
 import { CaptureOpenError, CaptureWorker, type OpenedSource } from './capture/capture-worker.js';
 import { systemIfIndex } from './capture/interfaces.js';
 import type { CaptureSourceSpec } from './capture/worker-protocol.js';
@@ -480,7 +479,6 @@ async function runCapture(
   let readToTheEnd = false;
   try {
     const outcome = await capture.finished;
-trace('finished-received');
     readToTheEnd = outcome.outcome === 'end_of_file';
     if (outcome.outcome === 'read_error') {
       // Live: exit non-zero so the supervisor (systemd, Docker's restart policy)
@@ -502,12 +500,10 @@ trace('finished-received');
   control?.finish(finalAccounting);
   await exporter.drain();
   await control?.close();
-trace('drained');
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   await Promise.all(collectors.map((c) => c.close()));
   hooks.phase('finished');
-trace('phase-finished');
   const stats = read();
   log.info({ statistics: stats }, formatSummary(stats));
   await hooks.linger?.();

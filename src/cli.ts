@@ -5,18 +5,14 @@
  * loading of everything else; main.ts then parses the command line and hands
  * the thread its configuration.
  */
-import { trace } from './trace-tmp.js';
 import module from 'node:module';
 import { startCaptureThread } from './capture/capture-worker.js';
-trace('cli-start');
 
 // Node ≥ 22 (the image runs 26) keeps compiled code between runs; a no-op where missing.
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 const captureThread = startCaptureThread();
 const { main } = await import('./main.js');
-trace('main-loaded');
 process.exitCode = await main(captureThread);
-trace('main-done');
 // Unused (help, a usage error) or already finished: either way it must not hold the process.
 await captureThread.terminate();

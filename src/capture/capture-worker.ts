@@ -1,4 +1,3 @@
-import { trace } from '../trace-tmp.js';
 import { Worker } from 'node:worker_threads';
 import type { RecordBatch } from '../export/record-batch.js';
 import { ControlWord } from '../counters/data-plane.js';
@@ -59,7 +58,6 @@ export class CaptureWorker {
   ) {
     this.worker = prestarted ?? startCaptureThread();
     this.worker.postMessage(config);
-trace('config-posted');
     let resolveOpened!: (v: OpenedSource[]) => void;
     let rejectOpened!: (e: Error) => void;
     this.opened = new Promise((resolve, reject) => {

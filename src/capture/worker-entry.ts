@@ -3,7 +3,6 @@
  * that loading the data plane's modules and the pcap addon overlaps the main
  * thread's own start-up; it then waits for its configuration.
  */
-import { trace } from '../trace-tmp.js';
 import { parentPort } from 'node:worker_threads';
 // Loaded now, while the main thread parses options: worker.js finds them cached.
 import '../cache/flow-cache.js';
@@ -15,9 +14,7 @@ import { provideWorkerConfig } from './worker-config.js';
 import type { CaptureWorkerConfig } from './worker-protocol.js';
 
 pcapBinding();
-trace('worker-entry-loaded');
 parentPort!.once('message', (config: CaptureWorkerConfig) => {
   provideWorkerConfig(config);
-trace('worker-config');
   void import('./worker.js');
 });

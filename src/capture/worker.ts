@@ -3,7 +3,6 @@
  * libpcap's dispatch blocks its thread until a file ends or the live buffer
  * drains, so it must not run on the thread that sends, logs and answers signals.
  */
-import { trace } from '../trace-tmp.js';
 import { parentPort } from 'node:worker_threads';
 import { workerConfig } from './worker-config.js';
 import { AccountingTable, AccountingView } from '../accounting/table.js';
@@ -312,14 +311,12 @@ function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: str
   refreshPcapStats();
   releaseAll();
   cache.expireAll();
-trace('expireAll-done');
   batcher.flush();
   if (accounting !== undefined) {
     const rows = accounting.snapshot(AccountingView.active);
     send({ type: 'accounting-final', rows }, [rows]);
   }
   send(message === undefined ? { type: 'finished', outcome } : { type: 'finished', outcome, message });
-trace('finished-sent');
   port!.close();
 }
 
@@ -403,7 +400,6 @@ function readFile(source: Source): void {
 }
 
 function readClassicFile(source: Source, reader: ClassicPcapReader): void {
-trace('read-start');
   currentLinkType = source.linkType;
   currentIfIndex = source.ifIndex;
   currentBase = source.counterBase;
@@ -424,7 +420,6 @@ trace('read-start');
   } finally {
     counters[DataPlaneCounter.readMilliseconds] = performance.now() - began;
     reader.close();
-trace('read-end');
   }
   finish(outcome, message);
 }
