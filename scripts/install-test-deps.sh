@@ -3,14 +3,15 @@
 #   build:  libpcap-dev, a C++ toolchain and python3 for node-gyp (the pcap binding)
 #   tests:  nfdump (nfcapd collector), tshark/editcap (independent decoder),
 #           python3-scapy (fixture generator), iproute2 (network namespaces),
-#           tcpreplay (live replay), softflowd (benchmark reference),
+#           tcpreplay (live replay), softflowd (benchmark reference), time (GNU time:
+#           the benchmark's wall time and peak RSS),
 #           prometheus (promtool and a real server scraping the probe's /metrics),
 #           bsdutils (script: a pseudo-terminal for the progress bar test),
 #           tini (the image's init, run on the host by the deployment tests),
 #           rsh-client (Debian's real rsh client driving the IPCAD rsh server; util-linux's runuser
 #           runs it as another user; no rsh server is needed: flowprobe is the server)
 set -euo pipefail
-packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd procps prometheus bsdutils tini rsh-client util-linux)
+packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd time procps prometheus bsdutils tini rsh-client util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
