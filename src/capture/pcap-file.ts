@@ -20,8 +20,12 @@ const RECORD_HEADER_BYTES = 16;
 const MAXIMUM_SNAPLEN = 262_144;
 /** Link types (LINKTYPE_ values as files store them) read here; libpcap maps the rest. */
 const LINK_TYPES_READ_HERE = new Set([1, 101, 113, 228, 276]);
-/** Large enough that read(2) calls are rare, small enough to stay in L2/L3. */
-const CHUNK_BYTES = 1 << 20;
+/**
+ * Reads fill the whole buffer: this much plus room for one record of the largest
+ * size (512 KiB in all). Small enough to stay in L2 and to cost few first-touch page
+ * faults; at ~80-byte records still ~6,000 packets per read(2).
+ */
+const CHUNK_BYTES = 1 << 18;
 
 /**
  * Called for every record; returns false to stop reading. The time comes as

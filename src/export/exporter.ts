@@ -26,11 +26,23 @@ export interface ExporterStats {
 
 const MAX_POOLED_BUFFERS = 1024;
 
+/**
+ * A datagram waiting to be sent: its header fields and its records, still in the
+ * batch the worker transferred. The bytes are assembled only when it is sent, in a
+ * buffer from a small pool (at most the in-flight limit), so a long queue costs no
+ * datagram buffers.
+ */
 interface QueuedDatagram {
-  buffer: Buffer;
-  length: number;
-  records: number;
+  /** count × 48-byte records */
+  records: Uint8Array;
+  count: number;
+  flowSequence: number;
+  sysUptime: number;
+  unixSecs: number;
+  unixNsecs: number;
   done: RecordsDone;
+  /** while in flight: the assembled datagram (back to the pool once every send completed) */
+  buffer: Buffer | undefined;
   /** collectors whose send has not completed */
   outstanding: number;
 }
@@ -73,7 +85,7 @@ export class V5Exporter {
     return this.queue.length - this.queueHead;
   }
 
-  /** Pack a batch into datagrams and queue them. */
+  /** Split a batch into datagrams (≤ 30 records, each its flow_sequence) and queue them. */
   enqueue(batch: RecordBatch, done: RecordsDone): void {
     const records = new Uint8Array(batch.records, 0, batch.count * V5_RECORD_BYTES);
     const unixSecs = Math.floor(batch.unixMs / 1000);
@@ -81,7 +93,6 @@ export class V5Exporter {
     const sysUptime = Math.floor(batch.uptimeMs) % 0x1_0000_0000;
     for (let first = 0; first < batch.count; first += V5_MAX_RECORDS) {
       const count = Math.min(V5_MAX_RECORDS, batch.count - first);
-      const length = V5_HEADER_BYTES + count * V5_RECORD_BYTES;
       this.stats.datagramsBuilt++;
       this.stats.recordsBuilt += count;
       const flowSequence = this.flowSequence;
@@ -93,20 +104,17 @@ export class V5Exporter {
         done(count);
         continue;
       }
-      const buffer = this.pool.pop() ?? Buffer.allocUnsafe(V5_MAX_DATAGRAM_BYTES);
-      const view = new DataView(buffer.buffer, buffer.byteOffset, length);
-      writeV5Header(view, 0, {
+      this.queue.push({
+        records: records.subarray(first * V5_RECORD_BYTES, (first + count) * V5_RECORD_BYTES),
         count,
+        flowSequence,
         sysUptime,
         unixSecs,
         unixNsecs,
-        flowSequence,
-        engineType: this.options.engineType,
-        engineId: this.options.engineId,
-        samplingInterval: 0,
+        done,
+        buffer: undefined,
+        outstanding: 0,
       });
-      buffer.set(records.subarray(first * V5_RECORD_BYTES, (first + count) * V5_RECORD_BYTES), V5_HEADER_BYTES);
-      this.queue.push({ buffer, length, records: count, done, outstanding: 0 });
     }
     this.schedulePump();
   }
@@ -157,12 +165,27 @@ export class V5Exporter {
       this.complete(item);
       return;
     }
+    const buffer = this.pool.pop() ?? Buffer.allocUnsafeSlow(V5_MAX_DATAGRAM_BYTES);
+    const length = V5_HEADER_BYTES + item.count * V5_RECORD_BYTES;
+    writeV5Header(new DataView(buffer.buffer, buffer.byteOffset, length), 0, {
+      count: item.count,
+      sysUptime: item.sysUptime,
+      unixSecs: item.unixSecs,
+      unixNsecs: item.unixNsecs,
+      flowSequence: item.flowSequence,
+      engineType: this.options.engineType,
+      engineId: this.options.engineId,
+      samplingInterval: 0,
+    });
+    buffer.set(item.records, V5_HEADER_BYTES);
+    // dgram may send after send() returns: the buffer stays the item's until every send completed
+    item.buffer = buffer;
     item.outstanding = this.collectors.length;
     for (const collector of this.collectors) {
-      collector.send(item.buffer, item.length, (error) => {
+      collector.send(buffer, length, (error) => {
         if (error === null) {
           collector.datagramsSent++;
-          collector.recordsSent += item.records;
+          collector.recordsSent += item.count;
         } else {
           this.log.sendFailed(collector, collector.countError(error), error);
         }
@@ -173,8 +196,9 @@ export class V5Exporter {
 
   private complete(item: QueuedDatagram): void {
     this.inFlight--;
-    if (this.pool.length < MAX_POOLED_BUFFERS) this.pool.push(item.buffer);
-    item.done(item.records);
+    if (item.buffer !== undefined && this.pool.length < MAX_POOLED_BUFFERS) this.pool.push(item.buffer);
+    item.buffer = undefined;
+    item.done(item.count);
     if (this.queueHead < this.queue.length) this.schedulePump();
     else this.notifyIfIdle();
   }
