@@ -83,14 +83,19 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
 
   test('start-up messages in IPCAD\'s spirit; the table matches the traffic sent', async () => {
     probe = startProbe(['ipcad', '-r', '-s', '-c', conf], { prefix: inB });
-    await waitFor(() => probe!.stderrSoFar().includes('Configured RSH Server listening at 127.0.0.1') || probe!.child.exitCode !== null, 15_000, 'the rsh server');
+    const startupMessages = [
+      new RegExp(`Opening ${net.ifB}\\.\\.\\. Initialized`),
+      /Configured NetFlow destination at 127\.0\.0\.1:9995/,
+      /the process is NOT confined/,
+      /Configured RSH Server listening at 127\.0\.0\.1/,
+      /root or CAP_NET_BIND_SERVICE/,
+      // -r on a first start: no dump yet, said in IPCAD's words, and the probe goes on
+      new RegExp(`Can't open dump file ${dump}: No such file or directory`),
+    ];
+    // each log line is its own write: wait for all of them, not just one
+    await waitFor(() => startupMessages.every((p) => p.test(probe!.stderrSoFar())) || probe!.child.exitCode !== null, 15_000, 'the start-up messages');
     const started = probe.stderrSoFar();
-    assert.match(started, new RegExp(`Opening ${net.ifB}\\.\\.\\. Initialized`));
-    assert.match(started, /Configured NetFlow destination at 127\.0\.0\.1:9995/);
-    assert.match(started, /the process is NOT confined/);
-    assert.match(started, /root or CAP_NET_BIND_SERVICE/);
-    // -r on a first start: no dump yet, said in IPCAD's words, and the probe goes on
-    assert.match(started, new RegExp(`Can't open dump file ${dump}: No such file or directory`));
+    for (const pattern of startupMessages) assert.match(started, pattern);
 
     // 10 echo requests of 84 IP bytes and 5 of 1028; as many replies
     await ping(10, 56);
