@@ -5,9 +5,12 @@
  *
  * - Each flow is one 64-byte record (one cache line) in a single ArrayBuffer,
  *   read through a Uint32Array and a Float64Array view.
- * - An open-addressing hash table of (flow id, hash) pairs, linear probing with
+ * - An open-addressing hash table of 32-bit entries, linear probing with
  *   backward-shift deletion, grows with the number of flows (load ≤ 1/2), so a
- *   cache sized for millions stays small and hot while it holds thousands.
+ *   cache sized for millions stays small and hot while it holds thousands. An
+ *   entry is the flow id + 1 in the low bits (0 is an empty slot) and the hash's
+ *   own high bits above it: a probe rejects almost every other flow without
+ *   reading its record, in half the bytes of an (id, hash) pair.
  * - Expiry is a hashed timing wheel of deadlines, corrected lazily: a packet
  *   only moves a deadline later, so the packet path never relinks a flow (but
  *   for the first FIN or RST, which brings it earlier). A wheel slot whose time
@@ -122,9 +125,13 @@ export class FlowCache {
   /** when the packet path must sweep next */
   private nextSweepAt = Number.NEGATIVE_INFINITY;
 
-  /** (flow id, hash) pairs; id -1 is empty */
+  /** (hash & tagMask) | (flow id + 1) per slot; 0 is empty */
   private table: Int32Array;
   private tableMask: number;
+  /** an entry's low bits: flow id + 1 (enough bits for the capacity) */
+  private readonly idMask: number;
+  /** an entry's high bits: the same bits of the flow's hash */
+  private readonly tagMask: number;
   private readonly maxTableSlots: number;
 
   /** ids never used yet start here */
@@ -172,8 +179,12 @@ export class FlowCache {
     while (maxSlots < capacity * 2) maxSlots *= 2;
     this.maxTableSlots = maxSlots;
     const slots = Math.min(MIN_TABLE_SLOTS, maxSlots);
-    this.table = new Int32Array(slots * 2).fill(EMPTY);
+    this.table = new Int32Array(slots);
     this.tableMask = slots - 1;
+    let idBits = 1;
+    while (2 ** idBits - 1 < capacity) idBits++;
+    this.idMask = 2 ** idBits - 1;
+    this.tagMask = ~this.idMask;
   }
 
   get flowCount(): number {
@@ -258,7 +269,7 @@ export class FlowCache {
       expired++;
     }
     this.stats[FlowCacheStat.expiredBase + reason]! += expired;
-    this.table.fill(EMPTY);
+    this.table.fill(0);
     for (let node = this.ageHead; node < this.wheelBase + WHEEL_SLOTS; node++) {
       const base = node * WORDS;
       w[base + W_WHEEL_PREV] = node;
@@ -429,12 +440,14 @@ export class FlowCache {
   private find(hash: number, srcAddr: number, dstAddr: number, ports: number, protoTosIf: number): number {
     const table = this.table;
     const mask = this.tableMask;
+    const tagMask = this.tagMask;
     const w = this.wi;
     let slot = hash & mask;
     for (;;) {
-      const id = table[slot << 1]!;
-      if (id === EMPTY) return EMPTY;
-      if (table[(slot << 1) + 1] === hash) {
+      const entry = table[slot]!;
+      if (entry === 0) return EMPTY;
+      if (((entry ^ hash) & tagMask) === 0) {
+        const id = (entry & this.idMask) - 1;
         const base = id * WORDS;
         if (
           w[base + W_SRC] === srcAddr &&
@@ -495,15 +508,14 @@ export class FlowCache {
     const table = this.table;
     const mask = this.tableMask;
     let slot = hash & mask;
-    while (table[slot << 1] !== EMPTY) slot = (slot + 1) & mask;
-    table[slot << 1] = id;
-    table[(slot << 1) + 1] = hash | 0;
+    while (table[slot] !== 0) slot = (slot + 1) & mask;
+    table[slot] = (hash & this.tagMask) | (id + 1);
   }
 
   /** Double the hash table and re-insert every flow (amortised: each growth doubles the room). */
   private growTable(): void {
     const slots = (this.tableMask + 1) * 2;
-    this.table = new Int32Array(slots * 2).fill(EMPTY);
+    this.table = new Int32Array(slots); // zeroed: every slot empty
     this.tableMask = slots - 1;
     const w = this.w;
     const head = this.ageHead;
@@ -533,24 +545,26 @@ export class FlowCache {
   private removeFromTable(id: number): void {
     const table = this.table;
     const mask = this.tableMask;
-    let slot = this.w[id * WORDS + W_HASH]! & mask;
-    while (table[slot << 1] !== id) slot = (slot + 1) & mask;
+    const idMask = this.idMask;
+    const w = this.wi;
+    let slot = w[id * WORDS + W_HASH]! & mask;
+    while ((table[slot]! & idMask) !== id + 1) slot = (slot + 1) & mask;
     // Backward-shift deletion: pull later members of the probe run into the hole.
     let hole = slot;
     let next = (hole + 1) & mask;
     for (;;) {
-      const moving = table[next << 1]!;
-      if (moving === EMPTY) break;
-      const home = table[(next << 1) + 1]! & mask;
+      const moving = table[next]!;
+      if (moving === 0) break;
+      // the entry holds only the hash's high bits: its home slot comes from its record
+      const home = w[((moving & idMask) - 1) * WORDS + W_HASH]! & mask;
       // `moving` may fill the hole if its home is not in (hole, next] cyclically.
       if (((next - home) & mask) >= ((next - hole) & mask)) {
-        table[hole << 1] = moving;
-        table[(hole << 1) + 1] = table[(next << 1) + 1]!;
+        table[hole] = moving;
         hole = next;
       }
       next = (next + 1) & mask;
     }
-    table[hole << 1] = EMPTY;
+    table[hole] = 0;
   }
 
   private linkWheel(id: number, deadline: number): void {

@@ -26,6 +26,17 @@ export interface ExporterStats {
 
 const MAX_POOLED_BUFFERS = 1024;
 
+/** A datagram buffer and its header view, made once and reused. */
+interface PooledDatagram {
+  buffer: Buffer;
+  view: DataView;
+}
+
+function newPooledDatagram(): PooledDatagram {
+  const buffer = Buffer.allocUnsafeSlow(V5_MAX_DATAGRAM_BYTES);
+  return { buffer, view: new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength) };
+}
+
 /**
  * A datagram waiting to be sent: its header fields and its records, still in the
  * batch the worker transferred. The bytes are assembled only when it is sent, in a
@@ -33,8 +44,10 @@ const MAX_POOLED_BUFFERS = 1024;
  * datagram buffers.
  */
 interface QueuedDatagram {
-  /** count × 48-byte records */
-  records: Uint8Array;
+  /** the whole batch's records (one Buffer per batch, shared by its datagrams) */
+  batch: Buffer;
+  /** byte offset of this datagram's first record in the batch */
+  offset: number;
   count: number;
   flowSequence: number;
   sysUptime: number;
@@ -42,7 +55,7 @@ interface QueuedDatagram {
   unixNsecs: number;
   done: RecordsDone;
   /** while in flight: the assembled datagram (back to the pool once every send completed) */
-  buffer: Buffer | undefined;
+  datagram: PooledDatagram | undefined;
   /** collectors whose send has not completed */
   outstanding: number;
 }
@@ -63,7 +76,7 @@ export class V5Exporter {
 
   private readonly queue: QueuedDatagram[] = [];
   private queueHead = 0;
-  private readonly pool: Buffer[] = [];
+  private readonly pool: PooledDatagram[] = [];
   private inFlight = 0;
   private tokens: number;
   private lastRefill = performance.now();
@@ -87,7 +100,7 @@ export class V5Exporter {
 
   /** Split a batch into datagrams (≤ 30 records, each its flow_sequence) and queue them. */
   enqueue(batch: RecordBatch, done: RecordsDone): void {
-    const records = new Uint8Array(batch.records, 0, batch.count * V5_RECORD_BYTES);
+    const records = Buffer.from(batch.records, 0, batch.count * V5_RECORD_BYTES);
     const unixSecs = Math.floor(batch.unixMs / 1000);
     const unixNsecs = Math.min(999_999_999, Math.floor((batch.unixMs - unixSecs * 1000) * 1e6));
     const sysUptime = Math.floor(batch.uptimeMs) % 0x1_0000_0000;
@@ -105,14 +118,15 @@ export class V5Exporter {
         continue;
       }
       this.queue.push({
-        records: records.subarray(first * V5_RECORD_BYTES, (first + count) * V5_RECORD_BYTES),
+        batch: records,
+        offset: first * V5_RECORD_BYTES,
         count,
         flowSequence,
         sysUptime,
         unixSecs,
         unixNsecs,
         done,
-        buffer: undefined,
+        datagram: undefined,
         outstanding: 0,
       });
     }
@@ -165,9 +179,10 @@ export class V5Exporter {
       this.complete(item);
       return;
     }
-    const buffer = this.pool.pop() ?? Buffer.allocUnsafeSlow(V5_MAX_DATAGRAM_BYTES);
+    const datagram = this.pool.pop() ?? newPooledDatagram();
+    const { buffer } = datagram;
     const length = V5_HEADER_BYTES + item.count * V5_RECORD_BYTES;
-    writeV5Header(new DataView(buffer.buffer, buffer.byteOffset, length), 0, {
+    writeV5Header(datagram.view, 0, {
       count: item.count,
       sysUptime: item.sysUptime,
       unixSecs: item.unixSecs,
@@ -177,9 +192,9 @@ export class V5Exporter {
       engineId: this.options.engineId,
       samplingInterval: 0,
     });
-    buffer.set(item.records, V5_HEADER_BYTES);
+    item.batch.copy(buffer, V5_HEADER_BYTES, item.offset, item.offset + item.count * V5_RECORD_BYTES);
     // dgram may send after send() returns: the buffer stays the item's until every send completed
-    item.buffer = buffer;
+    item.datagram = datagram;
     item.outstanding = this.collectors.length;
     for (const collector of this.collectors) {
       collector.send(buffer, length, (error) => {
@@ -196,8 +211,8 @@ export class V5Exporter {
 
   private complete(item: QueuedDatagram): void {
     this.inFlight--;
-    if (item.buffer !== undefined && this.pool.length < MAX_POOLED_BUFFERS) this.pool.push(item.buffer);
-    item.buffer = undefined;
+    if (item.datagram !== undefined && this.pool.length < MAX_POOLED_BUFFERS) this.pool.push(item.datagram);
+    item.datagram = undefined;
     item.done(item.count);
     if (this.queueHead < this.queue.length) this.schedulePump();
     else this.notifyIfIdle();
