@@ -183,8 +183,7 @@ describe('stopping', () => {
       assert.equal(stat['Packets'], captured, 'every packet read is in a record');
       process.stdout.write(`# file stop: ${stopMs.toFixed(0)} ms after SIGTERM, ${captured} packets, ${sent} records\n`);
     } finally {
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 });

@@ -43,8 +43,7 @@ for (const capture of CAPTURES) {
       }
       assert.equal(packets, capture.packets);
     } finally {
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
       rmSync(file, { force: true });
     }
   });

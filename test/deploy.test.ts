@@ -6,14 +6,13 @@
  * with no flow lost, and a non-zero exit when the captured interface goes away.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { resolveIdentity } from '../src/privileges/identity.js';
 import { Nfcapd } from './helpers/nfcapd.js';
-import { VethPair } from './helpers/netns.js';
-import { PROJECT_ROOT, isRoot, logRecords, run, start, startProbe, summaryText, waitFor, type Running } from './helpers/processes.js';
+import { VethPair, namespaceForSuite } from './helpers/netns.js';
+import { PROJECT_ROOT, isRoot, logRecords, run, start, startProbe, stopped, summaryText, waitFor, type Running } from './helpers/processes.js';
 import { copyRuntimeTree, type RuntimeTree } from './helpers/runtime-tree.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
@@ -58,19 +57,9 @@ async function sendUdp(net: VethPair, sport: number): Promise<void> {
   assert.equal(sent.code, 0, sent.stderr);
 }
 
-async function stopped(probe: Running): Promise<void> {
-  if (probe.child.exitCode === null && probe.child.signalCode === null) probe.child.kill('SIGKILL');
-  await probe.result.catch(() => undefined);
-}
-
 describe('the image\'s run, on the host: environment only, dropped to nobody/nogroup', { skip }, () => {
   const net = new VethPair('d');
-  const work = mkdtempSync(join(tmpdir(), 'flowprobe-deploy-'));
-  before(() => net.create());
-  after(() => {
-    net.remove();
-    rmSync(work, { recursive: true, force: true });
-  });
+  const work = namespaceForSuite(net, 'deploy');
 
   test('every thread runs as nobody/nogroup with no capabilities, and the capture keeps counting exactly', async () => {
     const nobody = resolveIdentity('nobody', 'nogroup');
@@ -121,8 +110,7 @@ describe('the image\'s run, on the host: environment only, dropped to nobody/nog
       process.stdout.write(`# after the drop: ${tasks.length} threads, all uid ${nobody.uid} gid ${nobody.gid}, CapEff 0\n`);
     } finally {
       await stopped(probe);
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 
@@ -172,8 +160,7 @@ describe('the image\'s run, on the host: environment only, dropped to nobody/nog
     } finally {
       if (replay !== undefined) await stopped(replay);
       await stopped(probe);
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 });
@@ -216,8 +203,7 @@ describe('the captured interface goes away', { skip }, () => {
       assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 17 40002 5000`), { packets: 100, octets: 12800 }, 'the cached flow was exported');
     } finally {
       await stopped(probe);
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 });
@@ -253,8 +239,7 @@ describe('--on-interface-loss retry: the interface goes and comes back', { skip 
       assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 17 40005 5000`), { packets: 100, octets: 12800 }, 'after the interface came back');
     } finally {
       await stopped(probe);
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 
@@ -362,8 +347,7 @@ describe('from a production-only tree, as the image and the unit start it', { sk
       assert.equal(bad.code, 2, 'the probe\'s exit status comes back through tini');
     } finally {
       await stopped(entrypoint);
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 
@@ -409,8 +393,7 @@ describe('from a production-only tree, as the image and the unit start it', { sk
       assert.deepEqual((await nfcapd.totals()).get(`${net.addrA} ${net.addrB} 17 40006 5000`), { packets: 100, octets: 12800 });
     } finally {
       await stopped(service);
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 });

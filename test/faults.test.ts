@@ -8,12 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
-import { IsolatedNamespace, VethPair } from './helpers/netns.js';
-import { freeUdpPort, isRoot, logRecords, run, startProbe, summaryText, waitFor } from './helpers/processes.js';
+import { IsolatedNamespace, VethPair, namespaceForSuite } from './helpers/netns.js';
+import { freeUdpPort, isRoot, logRecords, run, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
 const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
@@ -109,22 +107,15 @@ describe('a collector that is down, then comes up', { skip }, () => {
       }
       assert.equal(flows, 50, 'every flow after nfcapd started arrived');
     } finally {
-      if (probe.child.exitCode === null) probe.child.kill('SIGKILL');
-      await probe.result.catch(() => undefined);
-      await nfcapd?.stop().catch(() => undefined);
-      nfcapd?.remove();
+      await stopped(probe);
+      await nfcapd?.dispose();
     }
   });
 });
 
 describe('a collector name that does not resolve', { skip }, () => {
   const ns = new IsolatedNamespace('n');
-  const work = mkdtempSync(join(tmpdir(), 'flowprobe-faults-'));
-  before(() => ns.create());
-  after(() => {
-    ns.remove();
-    rmSync(work, { recursive: true, force: true });
-  });
+  const work = namespaceForSuite(ns, 'faults');
 
   test('at start, then resolves: capture goes on, /readyz 503 meanwhile, held datagrams and later ones all reach nfcapd', async () => {
     ns.setHosts([]);
@@ -183,10 +174,8 @@ describe('a collector name that does not resolve', { skip }, () => {
       }
       assert.equal(flows, 60, 'both the held flows and the later ones arrived');
     } finally {
-      if (probe.child.exitCode === null) probe.child.kill('SIGKILL');
-      await probe.result.catch(() => undefined);
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await stopped(probe);
+      await nfcapd.dispose();
     }
   });
 
@@ -214,8 +203,7 @@ describe('a collector name that does not resolve', { skip }, () => {
       assert.match(summary, /failed lookups, never resolved/);
       assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
     } finally {
-      if (probe.child.exitCode === null) probe.child.kill('SIGKILL');
-      await probe.result.catch(() => undefined);
+      await stopped(probe);
     }
   });
 
@@ -241,8 +229,7 @@ describe('a collector name that does not resolve', { skip }, () => {
       assert.equal(c.errors, exported(summary).datagrams, summary);
       assert.equal(exported(summary).records, Number(/flows created: (\d+)/.exec(summary)?.[1]), 'every flow read was exported (to a counted failure)');
     } finally {
-      if (probe.child.exitCode === null) probe.child.kill('SIGKILL');
-      await probe.result.catch(() => undefined);
+      await stopped(probe);
     }
   });
 });

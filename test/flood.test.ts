@@ -107,8 +107,7 @@ describe('cache full under a SYN flood', () => {
       assert.equal(stat['Flows'], records, 'nfcapd has every record');
       assert.equal(stat['Packets'], scanPackets + scanPackets / 50, 'and every packet');
     } finally {
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 });

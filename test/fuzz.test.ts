@@ -149,8 +149,7 @@ describe('fuzz frames through the probe', () => {
         const stat = await nfcapd.stat();
         assert.equal(stat['Packets'], counted, 'nfcapd holds exactly the counted packets');
       } finally {
-        await nfcapd.stop().catch(() => undefined);
-        nfcapd.remove();
+        await nfcapd.dispose();
       }
     });
   }

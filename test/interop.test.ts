@@ -50,8 +50,7 @@ describe('nfcapd receives what tshark counts, per 5-tuple', () => {
         const stat = await nfcapd.stat();
         assert.equal(stat['Flows'], summaryNumber(result.stderr, /(\d+) records sent/));
       } finally {
-        await nfcapd.stop().catch(() => undefined);
-        nfcapd.remove();
+        await nfcapd.dispose();
       }
     });
   }
@@ -89,8 +88,7 @@ test('a flow over 4 GiB becomes several records, none wrapped, summing to the to
     const total = tcp.reduce((a, r) => a + r.octets, 0);
     assert.ok(total > 2 ** 32, `total ${total} exceeds 4 GiB`);
   } finally {
-    await nfcapd.stop().catch(() => undefined);
-    nfcapd.remove();
+    await nfcapd.dispose();
   }
 });
 

@@ -47,8 +47,7 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
   });
   after(async () => {
     if (probe !== undefined && probe.child.exitCode === null) probe.child.kill('SIGKILL');
-    await nfcapd?.stop().catch(() => undefined);
-    nfcapd?.remove();
+    await nfcapd?.dispose();
     net.remove();
     rmSync(work, { recursive: true, force: true });
   });

@@ -6,11 +6,10 @@
  * collector sockets are connected: they receive from nobody else).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, test } from 'node:test';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IsolatedNamespace } from './helpers/netns.js';
+import { IsolatedNamespace, namespaceForSuite } from './helpers/netns.js';
 import { isRoot, run, startProbe, waitFor, type Running } from './helpers/processes.js';
 
 const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
@@ -56,12 +55,7 @@ async function stop(probe: Running): Promise<void> {
 
 describe('listeners bind 127.0.0.1 by default', { skip }, () => {
   const ns = new IsolatedNamespace('l');
-  const work = mkdtempSync(join(tmpdir(), 'flowprobe-listen-'));
-  before(() => ns.create());
-  after(() => {
-    ns.remove();
-    rmSync(work, { recursive: true, force: true });
-  });
+  const work = namespaceForSuite(ns, 'listen');
 
   test('flowprobe -i lo -n 127.0.0.1:9995: the metrics endpoint on the loopback, the collector socket connected', async () => {
     const probe = startProbe(['-i', 'lo', '-n', '127.0.0.1:9995'], { prefix: ns.exec() });

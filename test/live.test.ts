@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, test } from 'node:test';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
-import { VethPair } from './helpers/netns.js';
+import { VethPair, namespaceForSuite } from './helpers/netns.js';
 import { isRoot, run, start, startProbe, waitFor } from './helpers/processes.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
@@ -12,12 +10,7 @@ const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as r
 
 describe('live capture on a veth pair between network namespaces', { skip }, () => {
   const net = new VethPair('l');
-  const work = mkdtempSync(join(tmpdir(), 'flowprobe-live-'));
-  before(() => net.create());
-  after(() => {
-    net.remove();
-    rmSync(work, { recursive: true, force: true });
-  });
+  const work = namespaceForSuite(net, 'live');
 
   test('counts exactly the traffic sent, exports it to nfcapd, stops cleanly on SIGTERM', async () => {
     const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
@@ -54,8 +47,7 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
       const ifIndexLine = /capturing on (\S+)/.exec(result.stderr);
       assert.ok(ifIndexLine, 'start-up line names the interface');
     } finally {
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 
@@ -99,8 +91,7 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
       // "any" (SLL, no index in the header) reports ifIndex 0; the veth its own
       assert.deepEqual([...byInput].sort(), [[0, 50], [ifIndex, 50]]);
     } finally {
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 
@@ -131,8 +122,7 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
       assert.equal(stat['Flows'], sentRecords, `nfcapd flows vs records sent\n${result.stderr}`);
       process.stdout.write(`# saturated live stop: ${stopMs.toFixed(0)} ms after SIGTERM, ${captured} packets, ${sentRecords} records\n`);
     } finally {
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await nfcapd.dispose();
     }
   });
 });

@@ -8,13 +8,12 @@
  * capture less (libpcap's drops are counted), but never loses what it captured.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
-import { VethPair } from './helpers/netns.js';
-import { isRoot, start, startProbe, summaryText, waitFor } from './helpers/processes.js';
+import { VethPair, namespaceForSuite } from './helpers/netns.js';
+import { isRoot, start, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
 const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
@@ -33,12 +32,7 @@ function rssKiB(pid: number): number | undefined {
 
 describe(`soak: ${SECONDS} s of live replay`, { skip }, () => {
   const net = new VethPair('s');
-  const work = mkdtempSync(join(tmpdir(), 'flowprobe-soak-'));
-  before(() => net.create());
-  after(() => {
-    net.remove();
-    rmSync(work, { recursive: true, force: true });
-  });
+  const work = namespaceForSuite(net, 'soak');
 
   test('RSS flat after warm-up; nfcapd packets = captured − skipped; nothing dropped on the export side', { timeout: (SECONDS + 120) * 1000 }, async () => {
     const capture = join(work, 'soak.pcap');
@@ -98,10 +92,8 @@ describe(`soak: ${SECONDS} s of live replay`, { skip }, () => {
     } finally {
       if (replay.child.exitCode === null) replay.child.kill('SIGTERM');
       await replay.result.catch(() => undefined);
-      if (probe.child.exitCode === null) probe.child.kill('SIGKILL');
-      await probe.result.catch(() => undefined);
-      await nfcapd.stop().catch(() => undefined);
-      nfcapd.remove();
+      await stopped(probe);
+      await nfcapd.dispose();
     }
   });
 });

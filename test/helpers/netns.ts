@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 
 /**
  * Two network namespaces joined by a veth pair, made and removed by the test:
@@ -109,4 +111,18 @@ export class IsolatedNamespace {
     }
     rmSync(this.etc, { recursive: true, force: true });
   }
+}
+
+/**
+ * For a describe block: `space` is created before its tests and removed after
+ * them, with a scratch directory (returned) removed alongside.
+ */
+export function namespaceForSuite(space: VethPair | IsolatedNamespace, name: string): string {
+  const work = mkdtempSync(join(tmpdir(), `flowprobe-${name}-`));
+  before(() => space.create());
+  after(() => {
+    space.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+  return work;
 }

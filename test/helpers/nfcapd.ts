@@ -101,6 +101,12 @@ export class Nfcapd {
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+
+  /** For `finally`: stop it if it still runs, then delete its files. */
+  async dispose(): Promise<void> {
+    await this.stop().catch(() => undefined);
+    this.remove();
+  }
 }
 
 const PROTOCOLS: Record<string, number> = { TCP: 6, UDP: 17, ICMP: 1, GRE: 47, ESP: 50, AH: 51, SCTP: 132, IGMP: 2 };

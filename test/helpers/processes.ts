@@ -52,6 +52,12 @@ export function startProbe(args: readonly string[], options: { prefix?: string[]
   return start(command!, rest, options.env === undefined ? {} : { env: options.env });
 }
 
+/** For `finally`: kill the child if it still runs and wait for it to be gone. */
+export async function stopped(running: Running): Promise<void> {
+  if (running.child.exitCode === null && running.child.signalCode === null) running.child.kill('SIGKILL');
+  await running.result.catch(() => undefined);
+}
+
 export function runProbe(args: readonly string[], options: { prefix?: string[] } = {}): Promise<RunResult> {
   return startProbe(args, options).result;
 }
