@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /**
  * The entry point. The capture thread starts first, so that its start-up (a V8
- * isolate, the data plane's modules, the pcap addon) overlaps the main thread's
- * loading of everything else; main.ts then parses the command line and hands
- * the thread its configuration.
+ * isolate, the data plane's modules) overlaps the main thread's loading of
+ * everything else; main.ts then parses the command line and hands the thread
+ * its configuration.
  */
 import module from 'node:module';
 import { startCaptureThread } from './capture/capture-worker.js';

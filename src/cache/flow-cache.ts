@@ -90,6 +90,12 @@ const STATE_ENDED = 0x100;
 // words 8-9 and 10-11: first and last seen, ms, as float64 at index id*8 + 4 / + 5
 const F_FIRST = 4;
 const F_LAST = 5;
+/**
+ * List links (wheel, age, and the free list through W_WHEEL_NEXT) are stored
+ * XORed with the node's own id: memory never written reads as a node linked to
+ * itself, an empty list's sentinel. So the 16384 wheel sentinels (1 MB) need no
+ * setting up, and the pages of slots never used are never touched.
+ */
 const W_WHEEL_PREV = 12;
 const W_WHEEL_NEXT = 13;
 const W_AGE_PREV = 14;
@@ -159,7 +165,8 @@ export class FlowCache {
     this.clock = clock;
     this.stats = stats;
 
-    // Untouched pages of a large ArrayBuffer cost no memory until used.
+    // Untouched pages of a large ArrayBuffer cost no memory until used, and the
+    // sentinels need no writing: zeroed links read as a node linked to itself.
     const records = capacity + 1 + WHEEL_SLOTS;
     const buffer = new ArrayBuffer(records * WORDS * 4);
     this.w = new Uint32Array(buffer);
@@ -167,13 +174,6 @@ export class FlowCache {
     this.t = new Float64Array(buffer);
     this.ageHead = capacity;
     this.wheelBase = capacity + 1;
-    for (let node = capacity; node < records; node++) {
-      const base = node * WORDS;
-      this.w[base + W_WHEEL_PREV] = node;
-      this.w[base + W_WHEEL_NEXT] = node;
-      this.w[base + W_AGE_PREV] = node;
-      this.w[base + W_AGE_NEXT] = node;
-    }
 
     let maxSlots = MIN_TABLE_SLOTS;
     while (maxSlots < capacity * 2) maxSlots *= 2;
@@ -264,19 +264,14 @@ export class FlowCache {
     const w = this.w;
     const head = this.ageHead;
     let expired = 0;
-    for (let id = w[head * WORDS + W_AGE_NEXT]!; id !== head; id = w[id * WORDS + W_AGE_NEXT]!) {
+    for (let id = w[head * WORDS + W_AGE_NEXT]! ^ head; id !== head; id = w[id * WORDS + W_AGE_NEXT]! ^ id) {
       this.sink.expired(this, id, reason);
       expired++;
     }
     this.stats[FlowCacheStat.expiredBase + reason]! += expired;
     this.table.fill(0);
-    for (let node = this.ageHead; node < this.wheelBase + WHEEL_SLOTS; node++) {
-      const base = node * WORDS;
-      w[base + W_WHEEL_PREV] = node;
-      w[base + W_WHEEL_NEXT] = node;
-      w[base + W_AGE_PREV] = node;
-      w[base + W_AGE_NEXT] = node;
-    }
+    // every sentinel linked to itself again
+    w.fill(0, head * WORDS, (this.wheelBase + WHEEL_SLOTS) * WORDS);
     this.nextFreshId = 0;
     this.freeHead = EMPTY;
     this.size = 0;
@@ -285,8 +280,9 @@ export class FlowCache {
 
   /** Calls `visit` for each cached flow id, oldest first (for reports, not the packet path). */
   forEachFlow(visit: (flowId: number) => void): void {
+    const w = this.w;
     const head = this.ageHead;
-    for (let id = this.w[head * WORDS + W_AGE_NEXT]!; id !== head; id = this.w[id * WORDS + W_AGE_NEXT]!) visit(id);
+    for (let id = w[head * WORDS + W_AGE_NEXT]! ^ head; id !== head; id = w[id * WORDS + W_AGE_NEXT]! ^ id) visit(id);
   }
 
   srcAddr(id: number): number {
@@ -374,12 +370,12 @@ export class FlowCache {
   private sweepSlot(slot: number, now: number): void {
     const w = this.w;
     const sentinel = this.wheelBase + slot;
-    let id = w[sentinel * WORDS + W_WHEEL_NEXT]!;
+    let id = w[sentinel * WORDS + W_WHEEL_NEXT]! ^ sentinel;
     if (id === sentinel) return;
     // Flows refiled into this same slot go to its tail, after `last`: not seen twice.
-    const last = w[sentinel * WORDS + W_WHEEL_PREV]!;
+    const last = w[sentinel * WORDS + W_WHEEL_PREV]! ^ sentinel;
     for (;;) {
-      const next = w[id * WORDS + W_WHEEL_NEXT]!;
+      const next = w[id * WORDS + W_WHEEL_NEXT]! ^ id;
       const deadline = this.deadline(id);
       if (deadline <= now) {
         this.expire(id, this.timeoutReason(id, now));
@@ -407,9 +403,9 @@ export class FlowCache {
     for (let k = 0; k < WHEEL_SLOTS * 2; k++) {
       const tick = start + k;
       const sentinel = this.wheelBase + (tick & WHEEL_MASK);
-      let id = w[sentinel * WORDS + W_WHEEL_NEXT]!;
+      let id = w[sentinel * WORDS + W_WHEEL_NEXT]! ^ sentinel;
       while (id !== sentinel) {
-        const next = w[id * WORDS + W_WHEEL_NEXT]!;
+        const next = w[id * WORDS + W_WHEEL_NEXT]! ^ id;
         const deadline = this.deadline(id);
         if (deadline <= now) {
           this.expire(id, this.timeoutReason(id, now));
@@ -434,7 +430,7 @@ export class FlowCache {
         id = next;
       }
     }
-    this.expire(busy !== EMPTY ? busy : w[this.ageHead * WORDS + W_AGE_NEXT]!, ExpiryReason.cacheFull);
+    this.expire(busy !== EMPTY ? busy : (w[this.ageHead * WORDS + W_AGE_NEXT]! ^ this.ageHead), ExpiryReason.cacheFull);
   }
 
   private find(hash: number, srcAddr: number, dstAddr: number, ports: number, protoTosIf: number): number {
@@ -470,10 +466,10 @@ export class FlowCache {
     protoTosIf: number,
   ): number {
     const now = this.clock.now;
-    let id = this.freeHead;
-    if (id !== EMPTY) this.freeHead = this.w[id * WORDS + W_WHEEL_NEXT]! | 0;
-    else id = this.nextFreshId++;
     const w = this.w;
+    let id = this.freeHead;
+    if (id !== EMPTY) this.freeHead = w[id * WORDS + W_WHEEL_NEXT]! ^ id;
+    else id = this.nextFreshId++;
     const base = id * WORDS;
     w[base + W_SRC] = srcAddr;
     w[base + W_DST] = dstAddr;
@@ -492,11 +488,11 @@ export class FlowCache {
 
     // Creation order is first-seen order because the clock never goes back.
     const head = this.ageHead;
-    const tail = w[head * WORDS + W_AGE_PREV]!;
-    w[tail * WORDS + W_AGE_NEXT] = id;
-    w[base + W_AGE_PREV] = tail;
-    w[base + W_AGE_NEXT] = head;
-    w[head * WORDS + W_AGE_PREV] = id;
+    const tail = w[head * WORDS + W_AGE_PREV]! ^ head;
+    w[tail * WORDS + W_AGE_NEXT] = id ^ tail;
+    w[id * WORDS + W_AGE_PREV] = tail ^ id;
+    w[id * WORDS + W_AGE_NEXT] = head ^ id;
+    w[head * WORDS + W_AGE_PREV] = id ^ head;
     this.linkWheel(id, this.deadline(id));
 
     this.stats[FlowCacheStat.created]! += 1;
@@ -514,29 +510,28 @@ export class FlowCache {
 
   /** Double the hash table and re-insert every flow (amortised: each growth doubles the room). */
   private growTable(): void {
+    const w = this.w;
     const slots = (this.tableMask + 1) * 2;
     this.table = new Int32Array(slots); // zeroed: every slot empty
     this.tableMask = slots - 1;
-    const w = this.w;
     const head = this.ageHead;
-    for (let id = w[head * WORDS + W_AGE_NEXT]!; id !== head; id = w[id * WORDS + W_AGE_NEXT]!) {
+    for (let id = w[head * WORDS + W_AGE_NEXT]! ^ head; id !== head; id = w[id * WORDS + W_AGE_NEXT]! ^ id) {
       this.tableInsert(id, this.wi[id * WORDS + W_HASH]!);
     }
   }
 
   /** Hand the flow to the sink, then forget it. */
   private expire(id: number, reason: ExpiryReason): void {
+    const w = this.w;
     this.stats[FlowCacheStat.expiredBase + reason]! += 1;
     this.sink.expired(this, id, reason);
-    const w = this.w;
-    const base = id * WORDS;
     this.removeFromTable(id);
     this.unlinkWheel(id);
-    const prev = w[base + W_AGE_PREV]!;
-    const next = w[base + W_AGE_NEXT]!;
-    w[prev * WORDS + W_AGE_NEXT] = next;
-    w[next * WORDS + W_AGE_PREV] = prev;
-    w[base + W_WHEEL_NEXT] = this.freeHead;
+    const prev = w[id * WORDS + W_AGE_PREV]! ^ id;
+    const next = w[id * WORDS + W_AGE_NEXT]! ^ id;
+    w[prev * WORDS + W_AGE_NEXT] = next ^ prev;
+    w[next * WORDS + W_AGE_PREV] = prev ^ next;
+    w[id * WORDS + W_WHEEL_NEXT] = this.freeHead ^ id;
     this.freeHead = id;
     this.size--;
     this.stats[FlowCacheStat.cached] = this.size;
@@ -570,19 +565,19 @@ export class FlowCache {
   private linkWheel(id: number, deadline: number): void {
     const w = this.w;
     const sentinel = this.wheelBase + (Math.floor(deadline / SLOT_MS) & WHEEL_MASK);
-    const tail = w[sentinel * WORDS + W_WHEEL_PREV]!;
-    w[tail * WORDS + W_WHEEL_NEXT] = id;
-    w[id * WORDS + W_WHEEL_PREV] = tail;
-    w[id * WORDS + W_WHEEL_NEXT] = sentinel;
-    w[sentinel * WORDS + W_WHEEL_PREV] = id;
+    const tail = w[sentinel * WORDS + W_WHEEL_PREV]! ^ sentinel;
+    w[tail * WORDS + W_WHEEL_NEXT] = id ^ tail;
+    w[id * WORDS + W_WHEEL_PREV] = tail ^ id;
+    w[id * WORDS + W_WHEEL_NEXT] = sentinel ^ id;
+    w[sentinel * WORDS + W_WHEEL_PREV] = id ^ sentinel;
   }
 
   private unlinkWheel(id: number): void {
     const w = this.w;
-    const prev = w[id * WORDS + W_WHEEL_PREV]!;
-    const next = w[id * WORDS + W_WHEEL_NEXT]!;
-    w[prev * WORDS + W_WHEEL_NEXT] = next;
-    w[next * WORDS + W_WHEEL_PREV] = prev;
+    const prev = w[id * WORDS + W_WHEEL_PREV]! ^ id;
+    const next = w[id * WORDS + W_WHEEL_NEXT]! ^ id;
+    w[prev * WORDS + W_WHEEL_NEXT] = next ^ prev;
+    w[next * WORDS + W_WHEEL_PREV] = prev ^ next;
   }
 }
 

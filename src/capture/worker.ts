@@ -82,7 +82,8 @@ const accounting =
 interface Source {
   spec: CaptureSourceSpec;
   name: string;
-  session: PcapNativeSession;
+  /** libpcap's session, made when libpcap opens the source (the addon loads then) */
+  session: PcapNativeSession | undefined;
   linkType: number;
   counterBase: number;
   /** the source's index (the accounting table's interface) */
@@ -95,7 +96,7 @@ interface Source {
   systemIfIndex: number;
   /** released: libpcap closed it (dispatch returned -2); lost: the interface went away, waiting for it */
   handle: 'unopened' | 'open' | 'released' | 'lost';
-  /** a classic pcap file read without libpcap (see pcap-file.ts); the session stays unopened */
+  /** a classic pcap file read without libpcap (see pcap-file.ts): no session at all */
   fileReader: ClassicPcapReader | undefined;
 }
 
@@ -108,7 +109,7 @@ function resolveDefaultDevice(spec: CaptureSourceSpec): CaptureSourceSpec {
 const sources: Source[] = config.sources.map(resolveDefaultDevice).map((spec, i) => ({
   spec,
   name: spec.kind === 'live' ? spec.device : spec.path,
-  session: new (pcapBinding().PcapSession)(),
+  session: undefined,
   linkType: 0,
   counterBase: sourceCounterBase(i),
   slot: i,
@@ -220,7 +221,7 @@ function dispatch(source: Source): number {
   currentBase = source.counterBase;
   currentSlot = source.slot;
   currentCapturePorts = source.capturePorts;
-  const result = source.session.dispatch(frameBuffer, headerBuffer);
+  const result = sessionOf(source).dispatch(frameBuffer, headerBuffer);
   if (result === -2) source.handle = 'released';
   return result;
 }
@@ -229,7 +230,12 @@ function dispatch(source: Source): number {
 function breakAll(): void {
   stopping = true;
   refreshPcapStats();
-  for (const source of sources) if (source.handle === 'open') source.session.close();
+  for (const source of sources) if (source.handle === 'open') sessionOf(source).close();
+}
+
+function sessionOf(source: Source): PcapNativeSession {
+  if (source.session === undefined) throw new Error(`${source.name}: libpcap has not opened it`);
+  return source.session;
 }
 
 function openSource(source: Source): string | undefined {
@@ -248,9 +254,12 @@ function openSource(source: Source): string | undefined {
   };
   let linkTypeName: string;
   try {
+    // a new session for each open: a lost interface's one is dead
+    const session = new (pcapBinding().PcapSession)();
+    source.session = session;
     linkTypeName =
       spec.kind === 'live'
-        ? source.session.open_live(
+        ? session.open_live(
             spec.device,
             spec.filter ?? config.filter,
             spec.bufferSize,
@@ -262,7 +271,7 @@ function openSource(source: Source): string | undefined {
             warn,
             spec.promiscuous,
           )
-        : source.session.open_offline(spec.path, config.filter, 0, 0, '', onPacket, false, 0, warn, false);
+        : session.open_offline(spec.path, config.filter, 0, 0, '', onPacket, false, 0, warn, false);
   } catch (error) {
     const reason = (error as Error).message;
     // libpcap names the file in its own message; not always the device
@@ -281,7 +290,7 @@ function openSource(source: Source): string | undefined {
 function releaseAll(): void {
   for (const source of sources) {
     if (source.handle !== 'open') continue;
-    source.session.close();
+    sessionOf(source).close();
     // -2 releases the handle. A live ring that is empty returns 0 instead (libpcap
     // checks the break only while packets are pending): that handle stays until exit.
     dispatch(source);
@@ -292,7 +301,7 @@ function refreshPcapStats(): void {
   for (const source of sources) {
     if (source.spec.kind !== 'live' || source.handle !== 'open') continue;
     try {
-      const stats = source.session.stats();
+      const stats = sessionOf(source).stats();
       counters[source.counterBase + SourceCounter.pcapReceived] = stats.ps_recv;
       counters[source.counterBase + SourceCounter.pcapDropped] = stats.ps_drop;
       counters[source.counterBase + SourceCounter.pcapInterfaceDropped] = stats.ps_ifdrop;
@@ -364,14 +373,13 @@ function loseInterface(source: Source): void {
   source.handle = 'lost';
   counters[source.counterBase + SourceCounter.interfaceLosses]! += 1;
   // libpcap's handle on a vanished device is dead: it is dropped, not reused
-  source.session.close();
+  sessionOf(source).close();
   send({ type: 'notice', message: `${source.name}: the interface went away; waiting for it to come back (--on-interface-loss retry)` });
 }
 
 function reopenLostInterfaces(): void {
   for (const source of sources) {
     if (source.handle !== 'lost' || source.spec.kind !== 'live' || !interfaceExists(source.name)) continue;
-    source.session = new (pcapBinding().PcapSession)();
     const failure = openSource(source);
     if (failure !== undefined) {
       source.handle = 'lost';
