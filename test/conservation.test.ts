@@ -48,3 +48,69 @@ for (const capture of CAPTURES) {
     }
   });
 }
+
+// Past 16384 flows the data plane accounts packets in batches (PacketBatch, warmed
+// first): each must still count at its own time, so timeouts cut records exactly
+// where the capture says. The generator's packet order and times are the truth.
+test('batched accounting (30k flows): each record starts and ends where the timeouts cut the capture', async () => {
+  const flows = 30_000;
+  const packets = 600_000;
+  const gapMicros = 1000; // whole milliseconds: v5 carries ms, so times compare exactly
+  const startSeconds = 1767225600;
+  const inactiveMs = 60_000;
+  const activeMs = 120_000;
+  const file = join(work, 'timeouts.pcap');
+  const written = writeSyntheticCapture({ path: file, packets, flows, seed: 7, gapMicros, startSeconds, keepFlowOrder: true });
+  const order = written.flowOfPacket!;
+
+  // What the timeouts make of the capture: a packet at or past a record's deadline
+  // (last + inactive, first + active) starts a new record; the rest go at the end.
+  const expected = new Map<string, string[]>();
+  const first = new Float64Array(flows);
+  const last = new Float64Array(flows);
+  const count = new Uint32Array(flows);
+  const close = (f: number): void => {
+    const key = flowKeyOf(f);
+    const list = expected.get(key) ?? [];
+    list.push(`${(first[f]! / 1000).toFixed(3)} ${(last[f]! / 1000).toFixed(3)} ${count[f]}`);
+    expected.set(key, list);
+    count[f] = 0;
+  };
+  for (let n = 0; n < packets; n++) {
+    const f = order[n]!;
+    const t = startSeconds * 1000 + (n * gapMicros) / 1000;
+    if (count[f]! > 0 && (t >= last[f]! + inactiveMs || t >= first[f]! + activeMs)) close(f);
+    if (count[f] === 0) first[f] = t;
+    last[f] = t;
+    count[f]! += 1;
+  }
+  for (let f = 0; f < flows; f++) if (count[f]! > 0) close(f);
+
+  const nfcapd = await Nfcapd.start();
+  try {
+    const result = await runProbe([
+      '-r', file, '-n', `127.0.0.1:${nfcapd.port}`, '-m', '2000000',
+      '--inactive-timeout', String(inactiveMs / 1000), '--active-timeout', String(activeMs / 1000),
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const log = await nfcapd.stop();
+    assert.match(log, /Sequence Errors: 0, Bad Packets: 0/, log);
+    const got = new Map<string, string[]>();
+    for (const row of await nfcapd.records()) {
+      const list = got.get(row.key) ?? [];
+      list.push(`${row.first.toFixed(3)} ${row.last.toFixed(3)} ${row.packets}`);
+      got.set(row.key, list);
+    }
+    let records = 0;
+    for (const [key, list] of expected) {
+      records += list.length;
+      assert.deepEqual((got.get(key) ?? []).sort(), list.sort(), `records of ${key}`);
+    }
+    assert.equal(got.size, expected.size);
+    // the timeouts did cut: more records than flows, by both rules
+    assert.ok(records > flows * 2, `${records} records`);
+  } finally {
+    await nfcapd.dispose();
+    rmSync(file, { force: true });
+  }
+});

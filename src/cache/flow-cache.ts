@@ -1,3 +1,5 @@
+import { PacketBatch } from './packet-batch.js';
+
 /**
  * The flow table: lookup-or-insert by the NetFlow v5 key, per-flow counters and
  * expiry, with nothing allocated per packet and nothing the garbage collector
@@ -107,6 +109,8 @@ export const SLOT_MS = 250;
 const WHEEL_SLOTS = 16384;
 const WHEEL_MASK = WHEEL_SLOTS - 1;
 const MIN_TABLE_SLOTS = 1024;
+/** from this many table slots (more than 16384 flows: 256 KiB of table, 1 MiB of records) batches pay */
+const WARM_FROM_SLOTS = 65536;
 /** busy flows an eviction may pass over before it takes the first of them */
 const EVICT_SCAN = 64;
 
@@ -145,6 +149,16 @@ export class FlowCache {
   /** freed ids, linked through W_WHEEL_NEXT */
   private freeHead = EMPTY;
   private size = 0;
+
+  /**
+   * Whether the table has outgrown the CPU's caches (WARM_FROM_SLOTS), so that
+   * packets are worth gathering into batches for warm(). Below, batches cost
+   * more than the misses they would hide.
+   */
+  worthWarming = false;
+  /** warm(): the batch's hashes, and what its loads read (unused but kept) */
+  private readonly warmHashes = new Int32Array(PacketBatch.SIZE);
+  private warmed = 0;
 
   private readonly timeouts: FlowTimeouts;
   private readonly sink: ExpiredFlowSink;
@@ -246,6 +260,41 @@ export class FlowCache {
     } else {
       w[base + W_STATE] = next;
     }
+  }
+
+  /**
+   * Bring into the CPU's cache the table slot and the record that account() will
+   * read for each packet of the batch. Every load here is independent of the
+   * others, so their misses overlap; account() then finds them warm. A hint
+   * only: it reads, and changes nothing (a slot that is not the flow's, or a
+   * table that grows meanwhile, costs a wasted load).
+   */
+  warm(batch: PacketBatch): void {
+    const n = batch.count;
+    const { srcAddr, dstAddr, srcPort, dstPort, protocol, tos, ifIndex } = batch;
+    const table = this.table;
+    const mask = this.tableMask;
+    const idMask = this.idMask;
+    const w = this.wi;
+    const hashes = this.warmHashes;
+    let touched = 0;
+    for (let i = 0; i < n; i++) {
+      // the key words as account() makes them
+      const hash = hashKey(
+        srcAddr[i]!,
+        dstAddr[i]!,
+        (srcPort[i]! << 16) | dstPort[i]!,
+        (protocol[i]! << 24) | (tos[i]! << 16) | (ifIndex[i]! & 0xffff),
+      );
+      hashes[i] = hash;
+      touched ^= table[hash & mask]!;
+    }
+    for (let i = 0; i < n; i++) {
+      const entry = table[hashes[i]! & mask]!;
+      if (entry !== 0) touched ^= w[((entry & idMask) - 1) * WORDS]!;
+    }
+    // kept, so the compiler cannot drop the loads as unused
+    this.warmed = touched;
   }
 
   /** Export every flow whose inactive, TCP-end or active timeout has passed at `now`. */
@@ -514,6 +563,7 @@ export class FlowCache {
     const slots = (this.tableMask + 1) * 2;
     this.table = new Int32Array(slots); // zeroed: every slot empty
     this.tableMask = slots - 1;
+    this.worthWarming = slots >= WARM_FROM_SLOTS;
     const head = this.ageHead;
     for (let id = w[head * WORDS + W_AGE_NEXT]! ^ head; id !== head; id = w[id * WORDS + W_AGE_NEXT]! ^ id) {
       this.tableInsert(id, this.wi[id * WORDS + W_HASH]!);

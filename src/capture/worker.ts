@@ -7,6 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import { workerConfig } from './worker-config.js';
 import { AccountingTable, AccountingView } from '../accounting/table.js';
 import { FlowCache } from '../cache/flow-cache.js';
+import { PacketBatch } from '../cache/packet-batch.js';
 import { ControlWord, DataPlaneCounter, SourceCounter, sourceCounterBase } from '../counters/data-plane.js';
 import { DecodeResult, DecodedPacket, decodeFrame } from '../decode/decode.js';
 import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/record-batch.js';
@@ -127,6 +128,8 @@ const headerBuffer = Buffer.alloc(16);
 // ts_sec, ts_usec, caplen, len in host order, as the binding copies them.
 const header = new Uint32Array(headerBuffer.buffer, headerBuffer.byteOffset, 4);
 const packet = new DecodedPacket();
+/** decoded packets not yet accounted (see PacketBatch); empty between two reads */
+const batch = new PacketBatch();
 let packetsSinceCheck = 0;
 let stopping = false;
 
@@ -167,43 +170,50 @@ function handleFrame(
   const time = (seconds >>> 0) * 1000 + microseconds / 1000;
   counters[currentBase + SourceCounter.packets]! += 1;
   counters[currentBase + SourceCounter.bytes]! += wirelen;
-  if (time >= clock.now) {
-    clock.now = time;
+  // (live, the tick may have moved the clock past the latest packet)
+  const floor = batch.latestTime > clock.now ? batch.latestTime : clock.now;
+  if (time >= floor) {
+    batch.latestTime = time;
     if (clock.boot !== clock.boot) clock.boot = time; // NaN: first packet of a file
   } else {
     // Record times never go back: an out-of-order packet counts at the current time.
     counters[DataPlaneCounter.clockBackwards]! += 1;
+    batch.latestTime = floor;
   }
   const result = decodeFrame(data, caplen, wirelen, currentLinkType, packet, start);
   if (result === DecodeResult.ok) {
     if (packet.portsUnavailable !== 0) {
       counters[DataPlaneCounter.portsUnavailableBase + packet.portsUnavailable - 1]! += 1;
     }
-    // Accounted at clock.now. Timeouts are checked by the cache itself on every
-    // packet (one comparison). Addresses as int32 (`| 0`): a uint32 argument
-    // above 2^31 would be boxed on every call.
-    cache.account(
-      packet.srcAddr | 0,
-      packet.dstAddr | 0,
-      packet.srcPort,
-      packet.dstPort,
-      packet.protocol,
-      packet.tos,
-      packet.linkIfIndex !== 0 ? packet.linkIfIndex : currentIfIndex,
-      packet.ipLength,
-      packet.tcpFlags,
-    );
-    // The accounting table is a second, independent consumer of the same fields.
-    accounting?.account(
-      packet.srcAddr,
-      packet.dstAddr,
-      packet.srcPort,
-      packet.dstPort,
-      packet.protocol,
-      currentSlot,
-      currentCapturePorts,
-      packet.ipLength,
-    );
+    const ifIndex = packet.linkIfIndex !== 0 ? packet.linkIfIndex : currentIfIndex;
+    if (batch.count === 0 && !cache.worthWarming) {
+      // A table that fits in the CPU's caches gains nothing from a batch: straight in.
+      clock.now = batch.latestTime;
+      accountPacket(
+        packet.srcAddr | 0,
+        packet.dstAddr | 0,
+        packet.srcPort,
+        packet.dstPort,
+        packet.protocol,
+        packet.tos,
+        ifIndex,
+        packet.ipLength,
+        packet.tcpFlags,
+      );
+    } else {
+      const i = batch.count;
+      batch.srcAddr[i] = packet.srcAddr | 0;
+      batch.dstAddr[i] = packet.dstAddr | 0;
+      batch.srcPort[i] = packet.srcPort;
+      batch.dstPort[i] = packet.dstPort;
+      batch.protocol[i] = packet.protocol;
+      batch.tos[i] = packet.tos;
+      batch.ifIndex[i] = ifIndex;
+      batch.octets[i] = packet.ipLength;
+      batch.tcpFlags[i] = packet.tcpFlags;
+      batch.time[i] = batch.latestTime;
+      if ((batch.count = i + 1) === PacketBatch.SIZE) accountBatch();
+    }
   } else {
     counters[DataPlaneCounter.skippedPacketsBase + result]! += 1;
     counters[DataPlaneCounter.skippedBytesBase + result]! += wirelen;
@@ -215,6 +225,44 @@ function handleFrame(
   return !stopping;
 }
 
+/**
+ * One packet into the flow cache and the accounting table, at clock.now.
+ * Addresses as int32 (`| 0`): a uint32 above 2^31 passed on would be boxed per
+ * call. Timeouts are checked by the cache itself on every packet (one comparison).
+ */
+function accountPacket(
+  srcAddr: number,
+  dstAddr: number,
+  srcPort: number,
+  dstPort: number,
+  protocol: number,
+  tos: number,
+  ifIndex: number,
+  octets: number,
+  tcpFlags: number,
+): void {
+  cache.account(srcAddr, dstAddr, srcPort, dstPort, protocol, tos, ifIndex, octets, tcpFlags);
+  // The accounting table is a second, independent consumer of the same fields.
+  accounting?.account(srcAddr >>> 0, dstAddr >>> 0, srcPort, dstPort, protocol, currentSlot, currentCapturePorts, octets);
+}
+
+/**
+ * The batch's packets, each at its own time, once the cache has warmed their
+ * table slots and records (see PacketBatch). Called when the batch is full and
+ * whenever a read ends, so nothing waits between two reads.
+ */
+function accountBatch(): void {
+  const n = batch.count;
+  if (n === 0) return;
+  cache.warm(batch);
+  const { srcAddr, dstAddr, srcPort, dstPort, protocol, tos, ifIndex, octets, tcpFlags, time } = batch;
+  for (let i = 0; i < n; i++) {
+    clock.now = time[i]!;
+    accountPacket(srcAddr[i]!, dstAddr[i]!, srcPort[i]!, dstPort[i]!, protocol[i]!, tos[i]!, ifIndex[i]!, octets[i]!, tcpFlags[i]!);
+  }
+  batch.count = 0;
+}
+
 function dispatch(source: Source): number {
   currentLinkType = source.linkType;
   currentIfIndex = source.ifIndex;
@@ -222,6 +270,7 @@ function dispatch(source: Source): number {
   currentSlot = source.slot;
   currentCapturePorts = source.capturePorts;
   const result = sessionOf(source).dispatch(frameBuffer, headerBuffer);
+  accountBatch();
   if (result === -2) source.handle = 'released';
   return result;
 }
@@ -319,6 +368,7 @@ function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: str
   if (pollTimer !== undefined) clearInterval(pollTimer);
   refreshPcapStats();
   releaseAll();
+  accountBatch();
   cache.expireAll();
   batcher.flush();
   if (accounting !== undefined) {
@@ -426,6 +476,7 @@ function readClassicFile(source: Source, reader: ClassicPcapReader): void {
         ? `${source.name}: read error after ${packets} packets (truncated or corrupt capture file): ${error.message}`
         : `${source.name}: read error after ${packets} packets (${(error as Error).message})`;
   } finally {
+    accountBatch();
     counters[DataPlaneCounter.readMilliseconds] = performance.now() - began;
     reader.close();
   }

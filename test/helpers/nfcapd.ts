@@ -11,6 +11,17 @@ export interface FlowTotals {
 /** "src dst proto sport dport" */
 export type FlowKey = string;
 
+export interface FlowRecordRow {
+  key: FlowKey;
+  packets: number;
+  octets: number;
+  tcpFlags: string;
+  input: number;
+  /** first and last seen, seconds since the epoch, to the millisecond */
+  first: number;
+  last: number;
+}
+
 /**
  * A real nfcapd on 127.0.0.1 (or inside a namespace via `prefix`), writing into
  * a temporary directory; stop() ends it so it writes its last file.
@@ -47,11 +58,11 @@ export class Nfcapd {
     return readdirSync(this.dir).filter((f) => f.startsWith('nfcapd.') && !f.includes('current'));
   }
 
-  /** Every flow record nfdump reads back, as [key, packets, octets] rows. */
-  async records(): Promise<{ key: FlowKey; packets: number; octets: number; tcpFlags: string; input: number }[]> {
-    const result = await run('nfdump', ['-R', this.dir, '-q', '-N', '-o', 'fmt:%sa %da %pr %sp %dp %pkt %byt %flg %in']);
+  /** Every flow record nfdump reads back; first and last seen in seconds since the epoch (ms precision). */
+  async records(): Promise<FlowRecordRow[]> {
+    const result = await run('nfdump', ['-R', this.dir, '-q', '-N', '-o', 'fmt:%sa %da %pr %sp %dp %pkt %byt %flg %in %tsr %td']);
     if (result.code !== 0) throw new Error(`nfdump failed: ${result.stderr}`);
-    const rows: { key: FlowKey; packets: number; octets: number; tcpFlags: string; input: number }[] = [];
+    const rows: FlowRecordRow[] = [];
     for (const line of result.stdout.split('\n')) {
       const f = line.trim().split(/\s+/);
       if (f.length < 7) continue;
@@ -68,6 +79,9 @@ export class Nfcapd {
         octets: Number(f[6]),
         tcpFlags: f[7] ?? '',
         input: Number(f[8] ?? 0),
+        first: Number(f[9]),
+        // nfdump 1.7.1's %ter drops the hundreds of the milliseconds: first + duration
+        last: Math.round((Number(f[9]) + Number(f[10])) * 1000) / 1000,
       });
     }
     return rows;

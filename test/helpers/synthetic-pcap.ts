@@ -15,6 +15,8 @@ export interface SyntheticCaptureSpec {
   startSeconds?: number;
   /** µs between packets */
   gapMicros?: number;
+  /** also return each packet's flow index (flowOfPacket) */
+  keepFlowOrder?: boolean;
 }
 
 export interface SyntheticCaptureTotals {
@@ -26,6 +28,8 @@ export interface SyntheticCaptureTotals {
   spanMicros: number;
   /** packets written per flow index (see flowTuple); every packet has IP length IP_LENGTH */
   perFlowPackets: Uint32Array;
+  /** with keepFlowOrder: the flow index of packet n (captured at start + n × gapMicros) */
+  flowOfPacket?: Uint32Array;
 }
 
 /** IP total length of every synthetic packet */
@@ -91,10 +95,12 @@ export function writeSyntheticCapture(spec: SyntheticCaptureSpec): SyntheticCapt
   }
   let inChunk = 0;
   const perFlowPackets = new Uint32Array(spec.flows);
+  const flowOfPacket = spec.keepFlowOrder === true ? new Uint32Array(spec.packets) : undefined;
   for (let n = 0; n < spec.packets; n++) {
     // The first pass touches every flow once so all `flows` exist; then random.
     const index = n < spec.flows ? n : Math.floor(random() * spec.flows);
     perFlowPackets[index]! += 1;
+    if (flowOfPacket !== undefined) flowOfPacket[n] = index;
     const t = flowTuple(index);
     const r = inChunk * RECORD;
     chunk.writeUInt32LE(seconds, r);
@@ -134,5 +140,6 @@ export function writeSyntheticCapture(spec: SyntheticCaptureSpec): SyntheticCapt
     flows: Math.min(spec.flows, spec.packets),
     spanMicros: spec.packets * gap,
     perFlowPackets,
+    ...(flowOfPacket !== undefined ? { flowOfPacket } : {}),
   };
 }
