@@ -219,6 +219,8 @@ function makeBatch(count: number, unixMs = 1_767_225_600_000, uptimeMs = 60_000)
 
 interface FakeCollector {
   datagrams: Buffer[];
+  /** performance.now() at each send */
+  sentAt: number[];
   collector: Collector;
   errors: Map<string, number>;
 }
@@ -229,6 +231,7 @@ interface FakeCollector {
  */
 function fakeCollector(fail: (n: number) => Error | null = () => null): FakeCollector {
   const datagrams: Buffer[] = [];
+  const sentAt: number[] = [];
   const errors = new Map<string, number>();
   const fake = {
     label: 'fake:2055',
@@ -236,6 +239,7 @@ function fakeCollector(fail: (n: number) => Error | null = () => null): FakeColl
     recordsSent: 0,
     errors,
     send(datagram: Buffer, length: number, done: (error: Error | null) => void): void {
+      sentAt.push(performance.now());
       datagrams.push(Buffer.from(datagram.subarray(0, length)));
       const error = fail(datagrams.length);
       setImmediate(() => done(error));
@@ -246,7 +250,7 @@ function fakeCollector(fail: (n: number) => Error | null = () => null): FakeColl
       return reason;
     },
   };
-  return { datagrams, collector: fake as unknown as Collector, errors };
+  return { datagrams, sentAt, collector: fake as unknown as Collector, errors };
 }
 
 function viewOf(datagram: Buffer): DataView {
@@ -416,6 +420,23 @@ describe('V5Exporter', () => {
     assert.deepEqual(failures, ['ECONNREFUSED']);
     assert.deepEqual(failing.errors, new Map([['ECONNREFUSED', 1]]));
     assert.deepEqual(done, [30, 30, 5]);
+  });
+
+  it('paces at its rate: after the burst (1/100 s of the rate), never faster', async () => {
+    // 10,000 datagrams/s: a burst of 100, then 500 more take at least 50 ms
+    const fake = fakeCollector();
+    const exporter = new V5Exporter([fake.collector], { ...OPTIONS, rateLimit: 10_000 }, noLog);
+    for (let i = 0; i < 20; i++) exporter.enqueue(makeBatch(900), () => undefined);
+    await exporter.drain();
+    const { sentAt } = fake;
+    assert.equal(sentAt.length, 600);
+    // Datagram k (from 0) is sent no sooner after the first than the bucket allows,
+    // give or take the 2 ms the first send may trail the bucket's refill; a slow
+    // machine only makes it later.
+    for (let k = 200; k < 600; k += 50) {
+      const after = sentAt[k]! - sentAt[0]!;
+      assert.ok(after >= ((k - 100) / 10_000) * 1000 - 2, `datagram ${k} sent ${after.toFixed(2)} ms after the first`);
+    }
   });
 });
 
