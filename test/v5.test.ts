@@ -509,6 +509,37 @@ describe('RecordBatcher', () => {
     assert.equal(batches.length, 1, 'an empty flush hands over nothing');
   });
 
+  it('wraps first and last modulo 2^32 ms (49.7 days of uptime), as v5 does', () => {
+    const boot = 1_000_000;
+    const clock: DataPlaneClock = { now: boot, boot };
+    const batches: RecordBatch[] = [];
+    const batcher = new RecordBatcher(clock, (b) => batches.push(b));
+    const cache = new FlowCache(8, { activeMs: 2 ** 40, inactiveMs: 2 ** 40, tcpEndMs: 2 ** 40 }, batcher, clock);
+    clock.now = boot + 2 ** 32 - 2;
+    cache.account(0xffffffff, 0x80000000, 65535, 65535, 6, 0xff, 0xffff, 65535, 0xff);
+    clock.now = boot + 2 ** 32 + 5.5;
+    cache.account(0xffffffff, 0x80000000, 65535, 65535, 6, 0xff, 0xffff, 65535, 0xff);
+    cache.expireAll();
+    batcher.flush();
+    const record = readV5Record(new DataView(batches[0]!.records), 0);
+    assert.deepEqual(record, {
+      srcAddr: 0xffffffff,
+      dstAddr: 0x80000000,
+      nextHop: 0,
+      input: 0xffff,
+      output: 0,
+      packets: 2,
+      octets: 131070,
+      first: 2 ** 32 - 2,
+      last: 5,
+      srcPort: 65535,
+      dstPort: 65535,
+      tcpFlags: 0xff,
+      protocol: 6,
+      tos: 0xff,
+    });
+  });
+
   it('flushes on its own every recordsPerBatch records, each batch in a fresh buffer', () => {
     const clock: DataPlaneClock = { now: 0, boot: 0 };
     const batches: RecordBatch[] = [];

@@ -1,5 +1,6 @@
 import type { ExpiredFlowSink, ExpiryReason, FlowCache } from '../cache/flow-cache.js';
-import { V5_RECORD_BYTES, writeV5Record } from './v5.js';
+import { endianness } from 'node:os';
+import { V5_RECORD_BYTES } from './v5.js';
 
 /** A batch of expired flows, as v5 records, crossing from a capture worker to the exporter. */
 export interface RecordBatch {
@@ -23,13 +24,34 @@ export interface DataPlaneClock {
   boot: number;
 }
 
+/** v5 record words (of 12) that carry something; the rest stay zero in a fresh buffer */
+const WORD_SRC = 0;
+const WORD_DST = 1;
+/** input ifIndex << 16 | output (0) */
+const WORD_IF = 3;
+const WORD_PACKETS = 4;
+const WORD_OCTETS = 5;
+const WORD_FIRST = 6;
+const WORD_LAST = 7;
+/** srcPort << 16 | dstPort */
+const WORD_PORTS = 8;
+/** pad1 (0) << 24 | tcpFlags << 16 | protocol << 8 | tos */
+const WORD_FLAGS_PROTO_TOS = 9;
+const RECORD_WORDS = V5_RECORD_BYTES / 4;
+/** v5 is big-endian: words written in host order are swapped as a batch is closed */
+const SWAP = endianness() === 'LE';
+
 /**
  * Turns expired flows into v5 records in a fresh buffer per batch: the buffer is
- * transferred to the exporter, so nothing in flight is ever overwritten.
+ * transferred to the exporter, so nothing in flight is ever overwritten. Each
+ * record is written as whole 32-bit words in host order, the batch byte-swapped
+ * once when closed: at the end of a file every flow passes through here at once,
+ * before the code is optimized, and a dozen array stores cost a fraction of
+ * seventeen DataView calls (v5.ts's writeV5Record writes the same bytes).
  */
 export class RecordBatcher implements ExpiredFlowSink {
   private buffer: ArrayBuffer;
-  private view: DataView;
+  private words: Uint32Array;
   private count = 0;
 
   constructor(
@@ -38,7 +60,7 @@ export class RecordBatcher implements ExpiredFlowSink {
     private readonly recordsPerBatch = 1024,
   ) {
     this.buffer = new ArrayBuffer(recordsPerBatch * V5_RECORD_BYTES);
-    this.view = new DataView(this.buffer);
+    this.words = new Uint32Array(this.buffer);
   }
 
   get pending(): number {
@@ -47,28 +69,25 @@ export class RecordBatcher implements ExpiredFlowSink {
 
   expired(cache: FlowCache, id: number, _reason: ExpiryReason): void {
     const boot = this.clock.boot;
-    writeV5Record(
-      this.view,
-      this.count * V5_RECORD_BYTES,
-      cache.srcAddr(id),
-      cache.dstAddr(id),
-      cache.ifIndex(id),
-      cache.packets(id),
-      cache.octets(id),
-      Math.floor(cache.firstSeen(id) - boot) % 0x1_0000_0000,
-      Math.floor(cache.lastSeen(id) - boot) % 0x1_0000_0000,
-      cache.srcPort(id),
-      cache.dstPort(id),
-      cache.tcpFlags(id),
-      cache.protocol(id),
-      cache.tos(id),
-    );
+    const words = this.words;
+    const o = this.count * RECORD_WORDS;
+    words[o + WORD_SRC] = cache.srcAddr(id);
+    words[o + WORD_DST] = cache.dstAddr(id);
+    words[o + WORD_IF] = (cache.ifIndex(id) & 0xffff) << 16;
+    words[o + WORD_PACKETS] = cache.packets(id);
+    words[o + WORD_OCTETS] = cache.octets(id);
+    // sys_uptime ms, modulo 2^32 as the array stores it
+    words[o + WORD_FIRST] = Math.floor(cache.firstSeen(id) - boot);
+    words[o + WORD_LAST] = Math.floor(cache.lastSeen(id) - boot);
+    words[o + WORD_PORTS] = (cache.srcPort(id) << 16) | cache.dstPort(id);
+    words[o + WORD_FLAGS_PROTO_TOS] = (cache.tcpFlags(id) << 16) | (cache.protocol(id) << 8) | cache.tos(id);
     if (++this.count === this.recordsPerBatch) this.flush();
   }
 
   /** Hand over what has accumulated, if anything. */
   flush(): void {
     if (this.count === 0) return;
+    if (SWAP) Buffer.from(this.buffer, 0, this.count * V5_RECORD_BYTES).swap32();
     const batch: RecordBatch = {
       records: this.buffer,
       count: this.count,
@@ -76,7 +95,7 @@ export class RecordBatcher implements ExpiredFlowSink {
       uptimeMs: this.clock.now - this.clock.boot,
     };
     this.buffer = new ArrayBuffer(this.recordsPerBatch * V5_RECORD_BYTES);
-    this.view = new DataView(this.buffer);
+    this.words = new Uint32Array(this.buffer);
     this.count = 0;
     this.consume(batch);
   }
