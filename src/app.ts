@@ -313,21 +313,25 @@ async function runCapture(
   const capture = worker;
 
   // A signal during start-up is not lost: the capture is told to stop at once, and
-  // the stop is logged and seen through once the run is set up (below).
+  // the stop is logged and seen through once the run is set up (below). One listener
+  // serves the whole run, its behaviour switched: swapping listeners would close
+  // Node's signal handle, and a signal it had caught but not yet delivered would be
+  // dropped with it (a SIGINT right after "capturing on" went unheard).
   let earlySignal: NodeJS.Signals | undefined;
-  const onEarlySignal = (signal: NodeJS.Signals): void => {
+  let handleSignal = (signal: NodeJS.Signals): void => {
     earlySignal ??= signal;
     capture.stop();
   };
-  process.on('SIGINT', onEarlySignal);
-  process.on('SIGTERM', onEarlySignal);
+  const onProcessSignal = (signal: NodeJS.Signals): void => handleSignal(signal);
+  process.on('SIGINT', onProcessSignal);
+  process.on('SIGTERM', onProcessSignal);
 
   let opened: OpenedSource[];
   try {
     opened = await capture.opened;
   } catch (error) {
-    process.off('SIGINT', onEarlySignal);
-    process.off('SIGTERM', onEarlySignal);
+    process.off('SIGINT', onProcessSignal);
+    process.off('SIGTERM', onProcessSignal);
     await capture.finished.catch(() => undefined);
     await Promise.all(collectors.map((c) => c.close()));
     const message = (error as Error).message;
@@ -469,10 +473,7 @@ async function runCapture(
   const progress = !live && terminal !== undefined ? startProgress(options.read!, read, terminal) : undefined;
   if (progress !== undefined) timers.push(progress.timer);
 
-  process.off('SIGINT', onEarlySignal);
-  process.off('SIGTERM', onEarlySignal);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  handleSignal = onSignal;
   if (earlySignal !== undefined) onSignal(earlySignal);
 
   let exitCode = 0;
@@ -500,8 +501,8 @@ async function runCapture(
   control?.finish(finalAccounting);
   await exporter.drain();
   await control?.close();
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onProcessSignal);
+  process.off('SIGTERM', onProcessSignal);
   await Promise.all(collectors.map((c) => c.close()));
   hooks.phase('finished');
   const stats = read();

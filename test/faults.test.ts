@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { IsolatedNamespace, VethPair, namespaceForSuite } from './helpers/netns.js';
-import { freeUdpPort, isRoot, logRecords, run, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
+import { freeUdpPort, isRoot, logRecords, run, runProbe, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
 const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
@@ -231,5 +231,20 @@ describe('a collector name that does not resolve', { skip }, () => {
     } finally {
       await stopped(probe);
     }
+  });
+});
+
+describe('no interface to capture on', { skip }, () => {
+  const ns = new IsolatedNamespace('d');
+  namespaceForSuite(ns, 'no-device');
+
+  test('with no -i where libpcap finds no default device: one line naming the problem, exit 1', async () => {
+    const result = await runProbe(['--metrics-listen', 'off'], { prefix: ns.exec() });
+    assert.equal(result.code, 1, result.stderr);
+    const errors = logRecords(result.stderr).filter((r) => r.level === 50);
+    assert.deepEqual(
+      errors.map((r) => r.msg),
+      ['no capture device: libpcap finds no interface to default to here (name one with -i)'],
+    );
   });
 });

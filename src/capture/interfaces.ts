@@ -12,9 +12,9 @@ export function systemIfIndex(name: string): number {
   }
 }
 
-/** libpcap's default capture device (loads the addon: call it in the capture worker only). */
+/** libpcap's default capture device, or '' when it finds none (loads the addon: call it in the capture worker only). */
 export function defaultDevice(): string {
-  return pcapBinding().default_device();
+  return pcapBinding().default_device() ?? '';
 }
 
 /** Whether the system still has this interface ("any" always exists). */

@@ -41,7 +41,8 @@ export interface PcapNativeSession {
 
 interface PcapBinding {
   PcapSession: new () => PcapNativeSession;
-  default_device(): string;
+  /** undefined when libpcap finds no device */
+  default_device(): string | undefined;
   lib_version(): string;
 }
 

@@ -215,6 +215,8 @@ function handleFrame(
       if ((batch.count = i + 1) === PacketBatch.SIZE) accountBatch();
     }
   } else {
+    // the clock moves with every frame, but never past a packet still waiting in the batch
+    if (batch.count === 0) clock.now = batch.latestTime;
     counters[DataPlaneCounter.skippedPacketsBase + result]! += 1;
     counters[DataPlaneCounter.skippedBytesBase + result]! += wirelen;
   }
@@ -253,14 +255,17 @@ function accountPacket(
  */
 function accountBatch(): void {
   const n = batch.count;
-  if (n === 0) return;
-  cache.warm(batch);
-  const { srcAddr, dstAddr, srcPort, dstPort, protocol, tos, ifIndex, octets, tcpFlags, time } = batch;
-  for (let i = 0; i < n; i++) {
-    clock.now = time[i]!;
-    accountPacket(srcAddr[i]!, dstAddr[i]!, srcPort[i]!, dstPort[i]!, protocol[i]!, tos[i]!, ifIndex[i]!, octets[i]!, tcpFlags[i]!);
+  if (n !== 0) {
+    cache.warm(batch);
+    const { srcAddr, dstAddr, srcPort, dstPort, protocol, tos, ifIndex, octets, tcpFlags, time } = batch;
+    for (let i = 0; i < n; i++) {
+      clock.now = time[i]!;
+      accountPacket(srcAddr[i]!, dstAddr[i]!, srcPort[i]!, dstPort[i]!, protocol[i]!, tos[i]!, ifIndex[i]!, octets[i]!, tcpFlags[i]!);
+    }
+    batch.count = 0;
   }
-  batch.count = 0;
+  // the clock catches up with every frame seen, skipped ones too
+  if (batch.latestTime > clock.now) clock.now = batch.latestTime;
 }
 
 function dispatch(source: Source): number {
@@ -296,6 +301,9 @@ function openSource(source: Source): string | undefined {
       source.linkType = source.fileReader.linkType;
       return undefined;
     }
+  }
+  if (spec.kind === 'live' && spec.device === '') {
+    return 'no capture device: libpcap finds no interface to default to here (name one with -i)';
   }
   const warn = (message: string): void => {
     // "no IPv4 address assigned" is normal on a SPAN port: the main thread says it once, quietly.
