@@ -223,8 +223,8 @@ export class FlowCache {
     // (a uint32 above 2^31 would be a heap number, allocated per call).
     const src = srcAddr | 0;
     const dst = dstAddr | 0;
-    const ports = (srcPort << 16) | dstPort;
-    const protoTosIf = (protocol << 24) | (tos << 16) | (ifIndex & 0xffff);
+    const ports = keyPorts(srcPort, dstPort);
+    const protoTosIf = keyProtoTosIf(protocol, tos, ifIndex);
     const hash = hashKey(src, dst, ports, protoTosIf);
     const w = this.w;
 
@@ -279,12 +279,11 @@ export class FlowCache {
     const hashes = this.warmHashes;
     let touched = 0;
     for (let i = 0; i < n; i++) {
-      // the key words as account() makes them
       const hash = hashKey(
         srcAddr[i]!,
         dstAddr[i]!,
-        (srcPort[i]! << 16) | dstPort[i]!,
-        (protocol[i]! << 24) | (tos[i]! << 16) | (ifIndex[i]! & 0xffff),
+        keyPorts(srcPort[i]!, dstPort[i]!),
+        keyProtoTosIf(protocol[i]!, tos[i]!, ifIndex[i]!),
       );
       hashes[i] = hash;
       touched ^= table[hash & mask]!;
@@ -629,6 +628,16 @@ export class FlowCache {
     w[prev * WORDS + W_WHEEL_NEXT] = next ^ prev;
     w[next * WORDS + W_WHEEL_PREV] = prev ^ next;
   }
+}
+
+/** The key word W_PORTS: srcPort << 16 | dstPort. */
+function keyPorts(srcPort: number, dstPort: number): number {
+  return (srcPort << 16) | dstPort;
+}
+
+/** The key word W_PROTO_TOS_IF: protocol << 24 | tos << 16 | ifIndex (16 bit). */
+function keyProtoTosIf(protocol: number, tos: number, ifIndex: number): number {
+  return (protocol << 24) | (tos << 16) | (ifIndex & 0xffff);
 }
 
 /** A 32-bit mix of the key words (murmur3-style finaliser per word), as int32. */

@@ -180,6 +180,8 @@ function handleFrame(
     counters[DataPlaneCounter.clockBackwards]! += 1;
     batch.latestTime = floor;
   }
+  // The clock moves with every frame, but never past a packet still waiting in the batch.
+  if (batch.count === 0) clock.now = batch.latestTime;
   const result = decodeFrame(data, caplen, wirelen, currentLinkType, packet, start);
   if (result === DecodeResult.ok) {
     if (packet.portsUnavailable !== 0) {
@@ -188,7 +190,6 @@ function handleFrame(
     const ifIndex = packet.linkIfIndex !== 0 ? packet.linkIfIndex : currentIfIndex;
     if (batch.count === 0 && !cache.worthWarming) {
       // A table that fits in the CPU's caches gains nothing from a batch: straight in.
-      clock.now = batch.latestTime;
       accountPacket(
         packet.srcAddr | 0,
         packet.dstAddr | 0,
@@ -215,8 +216,6 @@ function handleFrame(
       if ((batch.count = i + 1) === PacketBatch.SIZE) accountBatch();
     }
   } else {
-    // the clock moves with every frame, but never past a packet still waiting in the batch
-    if (batch.count === 0) clock.now = batch.latestTime;
     counters[DataPlaneCounter.skippedPacketsBase + result]! += 1;
     counters[DataPlaneCounter.skippedBytesBase + result]! += wirelen;
   }
