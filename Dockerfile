@@ -46,7 +46,8 @@ COPY --from=build /build/dist ./dist
 # set the same way: FLOWPROBE_INTERFACE, FLOWPROBE_COLLECTOR, ... (flags win).
 ENV NODE_ENV=production \
     FLOWPROBE_USER=nobody
-# /healthz on --metrics-listen (FLOWPROBE_METRICS_LISTEN, default 127.0.0.1:9464)
+# /healthz on the probe's own --metrics-listen, read from PID 1's command line
+# and the environment; with the listener off, only that the probe runs.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD ["/usr/local/bin/node", "/app/dist/healthcheck.js"]
 # node is PID 1, no init in between: once the probe is nobody, a root init

@@ -229,10 +229,11 @@ describe('compose.yaml', () => {
     assert.equal(options.collectors.length, 1);
   });
 
-  it('an explicit --metrics-listen; the healthcheck and Prometheus use that address', () => {
+  it("an explicit --metrics-listen; Prometheus uses that address, and the image's healthcheck reads it from the command", () => {
     const listen = argValue(probe.command!, '--metrics-listen');
     assert.equal(listen, '127.0.0.1:9464');
-    assert.deepEqual(probe.healthcheck?.test, ['CMD', '/usr/local/bin/node', '/app/dist/healthcheck.js', listen]);
+    // an address written here as well could disagree with the command
+    assert.equal(probe.healthcheck, undefined, "the image's HEALTHCHECK, not one of compose's");
     const scrape = parseYaml(file('config/prometheus.yml')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };
     assert.deepEqual(scrape.scrape_configs[0]!.static_configs[0]!.targets, [listen]);
     assert.equal(prometheus.network_mode, 'host', 'reaches the loopback listener');
