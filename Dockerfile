@@ -14,11 +14,12 @@ FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ make python3 libpcap-dev \
  && rm -rf /var/lib/apt/lists/*
-# Build against the image's own Node headers rather than downloading them.
-ENV npm_config_nodedir=/usr/local
 WORKDIR /build
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# node-gyp builds against the image's own Node headers rather than downloading
+# them. It reads nodedir from its own variable, which npm passes by and never
+# checks (npm 11 warns about npm_config_nodedir, its next major refuses it).
+RUN npm_package_config_node_gyp_nodedir=/usr/local npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
@@ -32,24 +33,26 @@ LABEL org.opencontainers.image.title="flowprobe" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.base.name="docker.io/library/node:26-bookworm-slim"
-# Only libpcap's runtime and tini (signals, zombie reaping) on top of Node; npm
-# goes, as nothing runs it here.
+# Only libpcap's runtime on top of Node; npm goes, as nothing runs it here.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpcap0.8 tini \
+ && apt-get install -y --no-install-recommends libpcap0.8 \
  && rm -rf /var/lib/apt/lists/* /usr/local/lib/node_modules/npm /usr/local/bin/npm /usr/local/bin/npx
 WORKDIR /app
 COPY --from=build /build/package.json ./
 COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/dist ./dist
-# The probe starts as root to open its captures, then drops to nobody/nogroup
-# (FLOWPROBE_USER= turns that off). Any option can be set the same way:
-# FLOWPROBE_INTERFACE, FLOWPROBE_COLLECTOR, ... (flags win over them).
+# The probe starts as root to open its captures, then drops to nobody and
+# nobody's own group, nogroup (FLOWPROBE_USER= turns that off). Any option can be
+# set the same way: FLOWPROBE_INTERFACE, FLOWPROBE_COLLECTOR, ... (flags win).
 ENV NODE_ENV=production \
-    FLOWPROBE_USER=nobody \
-    FLOWPROBE_GROUP=nogroup
-# /healthz on --metrics-listen (FLOWPROBE_METRICS_LISTEN, default 127.0.0.1:9464)
+    FLOWPROBE_USER=nobody
+# /healthz on the probe's own --metrics-listen, read from PID 1's command line
+# and the environment; with the listener off, only that the probe runs.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD ["/usr/local/bin/node", "/app/dist/healthcheck.js"]
-# Straight to node under tini: no npm or shell in between, so SIGTERM reaches
-# the probe, which flushes its flows and exits well inside docker stop's 10 s.
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "/app/dist/cli.js"]
+# node is PID 1, no init in between: once the probe is nobody, a root init
+# without CAP_KILL could not pass it docker stop's SIGTERM. The kernel delivers
+# that signal to PID 1 because the probe handles it (it flushes its flows and
+# exits well inside docker stop's 10 s), and the probe starts no process that
+# would leave zombies for it to reap.
+ENTRYPOINT ["/usr/local/bin/node", "/app/dist/cli.js"]

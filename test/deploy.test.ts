@@ -6,25 +6,27 @@
  * with no flow lost, and a non-zero exit when the captured interface goes away.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { resolveIdentity } from '../src/privileges/identity.js';
+import { runtimeStage, startContainer } from './helpers/container.js';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair, namespaceForSuite } from './helpers/netns.js';
-import { PROJECT_ROOT, isRoot, logRecords, run, start, startProbe, stopped, summaryText, waitFor, type Running } from './helpers/processes.js';
+import { PROJECT_ROOT, logRecords, run, start, startProbe, stopped, summaryText, waitFor, type Running } from './helpers/processes.js';
+import { needsRoot } from './helpers/requirements.js';
 import { copyRuntimeTree, type RuntimeTree } from './helpers/runtime-tree.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
-const skip = isRoot() ? false : 'needs root for network namespaces and the privilege drop (CI runs as root)';
+const skip = needsRoot('network namespaces and the privilege drop');
 /** docker stop's default grace period, and the compose file's lower bound */
 const GRACE_MS = 10_000;
 
-/** The environment the image gives the probe: only FLOWPROBE_* variables, no flags. */
+/** The environment the image gives the probe (the Dockerfile's ENV), plus `vars`; no flags. */
 function imageEnvironment(vars: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOWPROBE_')) env[k] = v;
-  return { ...env, FLOWPROBE_USER: 'nobody', FLOWPROBE_GROUP: 'nogroup', ...vars };
+  return { ...env, ...runtimeStage().env, ...vars };
 }
 
 interface TaskIds {
@@ -309,10 +311,8 @@ function unitWords(path: string, key: string): string[] {
   return m === null ? [] : m[1]!.trim().split(/\s+/);
 }
 
-const tini = existsSync('/usr/bin/tini') ? '/usr/bin/tini' : undefined;
-
 describe('from a production-only tree, as the image and the unit start it', { skip }, () => {
-  const net = new VethPair('r');
+  const net = new VethPair('e');
   let app: RuntimeTree;
   before(() => {
     net.create();
@@ -323,30 +323,64 @@ describe('from a production-only tree, as the image and the unit start it', { sk
     app.remove();
   });
 
-  test("the image's ENTRYPOINT: tini passes SIGTERM to node, the flush completes, the status comes back", { skip: tini === undefined ? 'tini is not installed (scripts/install-test-deps.sh)' : false }, async () => {
+  test("the image's ENTRYPOINT as PID 1 with the README's capabilities: docker stop's SIGTERM flushes every flow, exit 0", async () => {
     const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
     const env = imageEnvironment({
       FLOWPROBE_INTERFACE: net.ifB,
       FLOWPROBE_COLLECTOR: `127.0.0.1:${nfcapd.port}`,
       FLOWPROBE_INACTIVE_TIMEOUT: '60',
-      NODE_ENV: 'production',
     });
-    // ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "/app/dist/cli.js"]
-    const entrypoint = start('ip', ['netns', 'exec', net.nsB, tini!, '--', process.execPath, app.cli], { env });
+    const container = startContainer({ app, netns: net.nsB, env });
     try {
-      await waitFor(() => entrypoint.stderrSoFar().includes('dropped privileges'), 10_000, 'the probe to drop privileges');
+      await waitFor(() => container.running.stderrSoFar().includes('no longer possible'), 10_000, 'the probe to drop privileges');
+      assert.match(container.running.stderrSoFar(), /dropped privileges: now user nobody \(uid \d+\), group nogroup .*; gave up capabilities setgid, setuid, net_admin, net_raw"/);
       await sendUdp(net, 40004);
       await new Promise((r) => setTimeout(r, 500));
-      entrypoint.child.kill('SIGTERM'); // what docker stop does: the signal goes to PID 1, tini
-      const result = await entrypoint.result;
+      // docker stop: SIGTERM to the container's PID 1, sent by a root daemon from outside it
+      process.kill(await container.init(), 'SIGTERM');
+      const result = await container.running.result;
+      assert.doesNotMatch(result.stderr, /FATAL|Operation not permitted/);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /SIGTERM: flushing flows and stopping/);
       await nfcapd.stop();
       assert.deepEqual((await nfcapd.totals()).get(`${net.addrA} ${net.addrB} 17 40004 5000`), { packets: 100, octets: 12800 });
-      const bad = await run(tini!, ['--', process.execPath, app.cli, '--frobnicate'], { env });
-      assert.equal(bad.code, 2, 'the probe\'s exit status comes back through tini');
+      const bad = await startContainer({ app, netns: net.nsB, env, args: ['--frobnicate'] }).running.result;
+      assert.equal(bad.code, 2, "the probe's exit status is the container's");
     } finally {
-      await stopped(entrypoint);
+      await container.dispose();
+      await nfcapd.dispose();
+    }
+  });
+
+  test("FLOWPROBE_USER= (empty) turns the image's drop off: the probe keeps the four capabilities, captures, stops cleanly", async () => {
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    const env = imageEnvironment({
+      FLOWPROBE_USER: '',
+      FLOWPROBE_INTERFACE: net.ifB,
+      FLOWPROBE_COLLECTOR: `127.0.0.1:${nfcapd.port}`,
+      FLOWPROBE_INACTIVE_TIMEOUT: '60',
+    });
+    const container = startContainer({ app, netns: net.nsB, env });
+    try {
+      await waitFor(
+        () => container.running.stderrSoFar().includes('exporting NetFlow') || container.running.child.exitCode !== null,
+        10_000,
+        'the probe to start',
+      );
+      assert.equal(container.running.child.exitCode, null, container.running.stderrSoFar());
+      assert.doesNotMatch(container.running.stderrSoFar(), /dropped privileges/);
+      const status = readFileSync(`/proc/${await container.init()}/status`, 'utf8');
+      assert.match(status, /^Uid:\s+0\s+0\s+0\s+0$/m, 'still root');
+      assert.match(status, /^CapEff:\s+00000000000030c0$/m, 'net_raw, net_admin, setuid and setgid: what docker run gave it');
+      await sendUdp(net, 40008);
+      await new Promise((r) => setTimeout(r, 500));
+      process.kill(await container.init(), 'SIGTERM');
+      const result = await container.running.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      assert.deepEqual((await nfcapd.totals()).get(`${net.addrA} ${net.addrB} 17 40008 5000`), { packets: 100, octets: 12800 });
+    } finally {
+      await container.dispose();
       await nfcapd.dispose();
     }
   });

@@ -11,10 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { IsolatedNamespace, VethPair, namespaceForSuite } from './helpers/netns.js';
-import { freeUdpPort, isRoot, logRecords, run, runProbe, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
+import { freeUdpPort, logRecords, run, runProbe, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
+import { needsRoot } from './helpers/requirements.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
-const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
+const skip = needsRoot('network namespaces');
 
 /** node -e inside a namespace: `count` UDP datagrams of 22 bytes, ports from `firstPort`, to `dst`. */
 function sendScript(src: string, dst: string, firstPort: number, count: number, gapMs = 0): string {

@@ -11,14 +11,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair } from './helpers/netns.js';
-import { CLI, isRoot, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
-import { accountingRows, rsh, rshAvailable } from './helpers/rsh.js';
+import { CLI, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
+import { needsRoot, needsTool } from './helpers/requirements.js';
+import { accountingRows, rsh } from './helpers/rsh.js';
 
-const skip = !isRoot()
-  ? 'needs root for network namespaces and reserved ports (CI runs as root)'
-  : !rshAvailable()
-    ? 'needs Debian\'s rsh-client (scripts/install-test-deps.sh)'
-    : false;
+const skip = needsRoot('network namespaces and reserved ports') || needsTool('/usr/bin/netkit-rsh', 'rsh-client');
 
 function referenceConfig(iface: string, dir: string): string {
   return `capture-ports disable;

@@ -10,9 +10,10 @@ import { describe, test } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IsolatedNamespace, namespaceForSuite } from './helpers/netns.js';
-import { isRoot, run, startProbe, waitFor, type Running } from './helpers/processes.js';
+import { run, startProbe, waitFor, type Running } from './helpers/processes.js';
+import { needsRoot } from './helpers/requirements.js';
 
-const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
+const skip = needsRoot('network namespaces');
 
 interface Socket {
   local: string;

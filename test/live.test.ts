@@ -3,10 +3,11 @@ import { describe, test } from 'node:test';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair, namespaceForSuite } from './helpers/netns.js';
-import { isRoot, run, start, startProbe, waitFor } from './helpers/processes.js';
+import { run, start, startProbe, waitFor } from './helpers/processes.js';
+import { needsRoot } from './helpers/requirements.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
-const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
+const skip = needsRoot('network namespaces');
 
 describe('live capture on a veth pair between network namespaces', { skip }, () => {
   const net = new VethPair('l');

@@ -11,10 +11,11 @@ import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { dashboardQueries, metricNames, readDashboard } from './helpers/grafana.js';
 import { httpGet, parseExposition } from './helpers/http.js';
-import { isRoot, startProbe, waitFor, freeUdpPort, type Running } from './helpers/processes.js';
+import { startProbe, waitFor, freeUdpPort, type Running } from './helpers/processes.js';
+import { needsRoot } from './helpers/requirements.js';
 import { PrometheusServer } from './helpers/prometheus.js';
 
-const skip = isRoot() ? false : 'needs root to capture on lo (CI runs as root)';
+const skip = needsRoot('capture on lo');
 
 function packetsCounted(exposition: string): number {
   let sum = 0;

@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { RshAccess } from '../src/control/access.js';
 import { allowed, CommandError, parseCommand } from '../src/control/commands.js';
 import { RshServer } from '../src/control/rsh-server.js';
-import { isRoot, waitFor } from './helpers/processes.js';
+import { waitFor } from './helpers/processes.js';
+import { needsRoot } from './helpers/requirements.js';
 
 let nextPort = 1000;
 /** A socket bound to a free reserved port, connected to the server. */
@@ -47,7 +48,7 @@ function collect(socket: Socket): Promise<Buffer> {
   return new Promise((resolve) => socket.once('close', () => resolve(Buffer.concat(chunks))));
 }
 
-describe('rsh server protocol', { skip: isRoot() ? false : 'binding reserved ports needs root' }, () => {
+describe('rsh server protocol', { skip: needsRoot('binding reserved ports') }, () => {
   let rsh: RshServer;
   before(async () => {
     const access = await RshAccess.resolve([{ user: 'root', host: '127.0.0.1', level: 'admin', line: 1 }], () => undefined);

@@ -13,10 +13,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair, namespaceForSuite } from './helpers/netns.js';
-import { isRoot, start, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
+import { start, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
+import { needsRoot } from './helpers/requirements.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
-const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
+const skip = needsRoot('network namespaces');
 const SECONDS = Math.max(20, Number(process.env['SOAK_SECONDS'] ?? 60));
 /** RSS samples before this are the warm-up (the heap and pools grow to their working size) */
 const WARM_UP_SECONDS = Math.min(20, Math.floor(SECONDS / 3));
