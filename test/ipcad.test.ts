@@ -32,6 +32,14 @@ netflow export destination 127.0.0.1 9995
 `;
 }
 
+/** A counter of the Tcp: lines of /proc/net/snmp (names on one line, values on the next). */
+function tcpCounter(snmp: { stdout: string }, name: string): number {
+  const [names, values] = snmp.stdout.split('\n').filter((l) => l.startsWith('Tcp:')).map((l) => l.split(/\s+/));
+  const at = names?.indexOf(name) ?? -1;
+  assert.ok(at > 0 && values !== undefined, `Tcp ${name} in /proc/net/snmp`);
+  return Number(values[at]);
+}
+
 describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh client', { skip }, () => {
   const net = new VethPair('i');
   const work = mkdtempSync(join(tmpdir(), 'flowprobe-ipcad-'));
@@ -306,16 +314,25 @@ describe('flowprobe ipcad -d, a denied host, view-only, a corrupt dump', { skip 
     assert.equal(existsSync(join(work, 'ipcad.dump')), false);
   });
 
-  test('a host not in the access lines is refused; view-only may look but not clear or shut down', async () => {
+  test('a host not in the access lines is refused before any connect-back; view-only may look but not clear or shut down', async () => {
+    // The client's namespace counts the connections it accepted (the kernel's TcpPassiveOpens):
+    // its stderr listener is the only thing listening there, so the count is the connect-backs.
+    const passiveOpens = async (): Promise<number> => tcpCounter(await run('ip', ['netns', 'exec', net.nsA, 'cat', '/proc/net/snmp']), 'PassiveOpens');
+    const opensBefore = await passiveOpens();
     const fromA = await rsh(net.addrB, 'show ip accounting', { prefix: net.exec(net.nsA) });
     assert.notEqual(fromA.code, 0);
-    assert.match(fromA.stderr, /Permission denied\./);
+    assert.equal(fromA.stdout, '');
+    assert.equal(await passiveOpens(), opensBefore, `no connection back to a denied host (client said: ${fromA.stderr.trim()})`);
+    // the client waited for the connect-back that never came, and says so
+    assert.match(fromA.stderr, /protocol failure in circuit setup/);
     assert.match((await rsh('127.0.0.1', 'stat', { prefix: inB })).stdout, /^Free slots for rsh clients: 9$/m);
     const clear = await rsh('127.0.0.1', 'clear ip accounting', { prefix: inB });
     assert.match(clear.stderr, /% Permission denied: "clear ip accounting" needs the default level; root@127\.0\.0\.1 has view-only/);
     const shutdown = await rsh('127.0.0.1', 'shutdown', { prefix: inB });
     assert.match(shutdown.stderr, /needs the admin level/);
     assert.ok(alive(pid!));
+    // the refusal is counted as denied
+    assert.match((await rsh('127.0.0.1', 'stat', { prefix: inB })).stdout, /^rsh: \d+ connections \(served \d+, denied 1, /m);
   });
 
   test('SIGTERM ends the detached probe, which removes its pid file', async () => {

@@ -11,7 +11,8 @@
  *   the second one), or 1 then a one-line error.
  *
  * As rshd does, a client whose source port (or stderr port) is not reserved is
- * turned away, and the user is checked against the access lines. Sessions are
+ * turned away, and the user is checked against the access lines. A host no
+ * access line admits is turned away at once, before any connect-back. Sessions are
  * limited in number; one that does not send its request within the timeout is
  * dropped. Every outcome is counted.
  */
@@ -169,6 +170,15 @@ export class RshServer {
       // rshd's answer to a client that is not a real rsh (it could not bind a reserved port)
       this.count('unreserved_port');
       socket.end('\x01Permission denied: connect from an unreserved port.\n');
+      socket.destroySoon();
+      return;
+    }
+    if (!this.options.access.admitsHost(clientAddress)) {
+      // No line lets anyone in from there: turned away before the connect-back, so a host
+      // that may not use the server cannot make it open connections to ports of its choosing.
+      // (A real client reports "protocol failure in circuit setup": it waits for that connection.)
+      this.count('denied');
+      socket.end('\x01Permission denied.\n');
       socket.destroySoon();
       return;
     }
