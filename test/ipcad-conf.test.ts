@@ -197,6 +197,19 @@ describe('mistakes: one line naming the file, the line and the statement', () =>
     assert.match(error('interface eth0;;'), /^ipcad\.conf:1: an empty statement/);
     assert.match(error('interface eth0;\ninterface eth0;'), /^ipcad\.conf:2: interface eth0 is given twice$/);
   });
+  it('paths that would depend on the working directory: a relative dumpfile without chroot, a relative chroot', () => {
+    const translate = (text: string) => translateIpcadConfig(parseIpcadConf('x.conf', text), cli);
+    assert.throws(
+      () => translate('interface eth0; dumpfile = ipcad.dump;'),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message === 'x.conf: dumpfile = ipcad.dump: a relative path needs chroot = DIR (it is then DIR/ipcad.dump); otherwise give an absolute path',
+    );
+    assert.throws(() => translate('interface eth0; dumpfile = ipcad.dump; chroot = var/ipcad;'), /^ConfigError: x\.conf: chroot = var\/ipcad: give an absolute directory$/);
+    assert.equal(translate('interface eth0; dumpfile = /var/lib/ipcad.dump;').ipcad.dumpFile, '/var/lib/ipcad.dump');
+    assert.equal(translate('interface eth0; dumpfile = ipcad.dump; chroot = /var/ipcad;').ipcad.dumpFile, '/var/ipcad/ipcad.dump');
+  });
+
   it('what cannot run: no interface, a memory_limit too small', () => {
     assert.throws(() => translateIpcadConfig(parseIpcadConf('x.conf', 'rsh enable;'), cli), /x\.conf: no interface statement/);
     assert.throws(() => translateIpcadConfig(parseIpcadConf('x.conf', 'interface eth0; memory_limit = 100;'), cli), /memory_limit 100 is too small/);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -215,14 +215,39 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
     assert.deepEqual(Object.fromEntries(await tableSettles(now)), now);
   });
 
-  test('dump over rsh stays in the dump file\'s directory', async () => {
-    const outside = await rsh('127.0.0.1', 'dump ../escape.dump', { prefix: inB });
-    assert.match(outside.stderr, /% \.\.\/escape\.dump: dump files stay in /);
+  test('dump, restore and import over rsh use the dump file only: other names are refused and touch nothing', async () => {
+    const confText = readFileSync(conf, 'utf8');
+    const files = readdirSync(work).sort();
+    for (const command of ['restore ipcad.conf', 'import ipcad.conf', 'dump ipcad.conf', `restore ${conf}`, 'dump ../escape.dump', 'dump copy.dump', 'import /etc/passwd']) {
+      const refused = await rsh('127.0.0.1', command, { prefix: inB });
+      assert.equal(refused.stdout, '', command);
+      const name = command.split(' ')[1]!;
+      assert.equal(refused.stderr, `% ${name}: refused: dump, restore and import use only the dump file ${dump} (dumpfile in ipcad.conf); give no file name\n`, command);
+    }
+    assert.equal(readFileSync(conf, 'utf8'), confText, 'ipcad.conf untouched');
+    assert.deepEqual(readdirSync(work).sort(), files, 'no file made, renamed or removed');
     assert.equal(existsSync(join(work, '..', 'escape.dump')), false);
-    assert.match(await show('dump copy.dump'), new RegExp(`^Dump saved to ${join(work, 'copy.dump')}: 2 entries\n$`));
-    const saved = readFileSync(join(work, 'copy.dump'), 'utf8');
+
+    // the dump file itself, by no name or by its own
+    assert.equal(await show('dump'), `Dump saved to ${dump}: 2 entries\n`);
+    assert.equal(await show('dump ipcad.dump'), `Dump saved to ${dump}: 2 entries\n`);
+    assert.equal(statSync(dump).mode & 0o777, 0o600, 'readable by its owner only');
+    const saved = readFileSync(dump, 'utf8');
     assert.equal(accountingRows(saved).get(`${net.addrA} ${net.addrB}`)?.packets, 3);
     assert.match(saved, /^Accounting data saved \d+$/m);
+    assert.deepEqual(readdirSync(work).filter((f) => f.includes('.tmp')), [], 'no temporary file left');
+
+    // a symbolic link at the dump file's path is neither followed nor replaced
+    rmSync(dump);
+    symlinkSync(conf, dump);
+    try {
+      assert.equal((await rsh('127.0.0.1', 'dump', { prefix: inB })).stderr, `% Can't write dump file ${dump}: it is a symbolic link (not replaced)\n`);
+      assert.equal((await rsh('127.0.0.1', 'restore', { prefix: inB })).stderr, `% Can't open dump file ${dump}: it is a symbolic link (not followed)\n`);
+      assert.equal(readFileSync(conf, 'utf8'), confText, 'what the link points to is untouched');
+      assert.ok(lstatSync(dump).isSymbolicLink(), 'the link stays as it was');
+    } finally {
+      rmSync(dump);
+    }
   });
 
   test('shutdown flushes NetFlow to nfcapd, saves the dump (-s) and exits 0', async () => {
@@ -231,6 +256,7 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, new RegExp(`Accounting data saved to ${dump}: 2 entries`));
     assert.deepEqual(readdirSync(work).filter((f) => f.includes('.tmp')), [], 'no temporary file left');
+    assert.equal(statSync(dump).mode & 0o777, 0o600);
     const sentRecords = Number(/(\d+) records sent/.exec(result.stderr)?.[1]);
     await nfcapd!.stop();
     const totals = await nfcapd!.totals();

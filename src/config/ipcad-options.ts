@@ -4,7 +4,7 @@
  * table's, the rsh server's and the dump file's.
  */
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { aggregationRules, accountingLayout, MAX_MEMORY_LIMIT, MIN_ACCOUNTING_ENTRIES, type AggregationRules } from '../accounting/table.js';
 import { ConfigError, parseIpcadConf, type IpcadConfig, type RshAccessRule } from './ipcad-conf.js';
@@ -71,7 +71,7 @@ function readConfig(path: string): IpcadConfig {
   return parseIpcadConf(path, text);
 }
 
-/** A path from the configuration: relative ones resolve inside the chroot directory (as IPCAD, which read them after chroot). */
+/** A path from the configuration: inside the chroot directory when there is one (as IPCAD, which read them after chroot). */
 function inside(chroot: string | undefined, path: string): string {
   if (chroot === undefined) return resolve(path);
   // after a chroot(2), "/x" would be DIR/x too
@@ -177,6 +177,15 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
     logLevel: logLevelOption('log-level', cli.logLevel),
     statusInterval: secondsOption('status-interval', cli.statusInterval, 0, 86400),
   };
+  // Paths never depend on the working directory (/ under systemd, while running as root).
+  if (conf.chroot !== undefined && !isAbsolute(conf.chroot)) {
+    throw new ConfigError(`${file}: chroot = ${conf.chroot}: give an absolute directory`);
+  }
+  if (conf.dumpFile !== undefined && conf.chroot === undefined && !isAbsolute(conf.dumpFile)) {
+    throw new ConfigError(
+      `${file}: dumpfile = ${conf.dumpFile}: a relative path needs chroot = DIR (it is then DIR/${conf.dumpFile}); otherwise give an absolute path`,
+    );
+  }
   const chroot = conf.chroot === undefined ? undefined : resolve(conf.chroot);
   // the pid file is written by the parent, before any confinement: as given
   const pidFile = conf.pidFile !== undefined ? resolve(conf.pidFile) : cli.detach ? DEFAULT_PID_FILE : undefined;

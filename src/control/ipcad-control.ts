@@ -3,7 +3,7 @@
  * service, the rsh server, the JSON API, the dump at start (-r) and exit (-s),
  * the pid file, and IPCAD's start-up messages.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { IpcadOptions } from '../config/ipcad-options.js';
 import type { Logger } from '../log/logger.js';
 import type { ProbeStats, RshStats } from '../stats/probe-stats.js';
@@ -11,6 +11,7 @@ import { RshAccess } from './access.js';
 import { ipcadApi, type ApiHandler } from './http-api.js';
 import { IpcadService, ServiceError, type DataPlaneAccess } from './ipcad-service.js';
 import { CommandCounters, runCommand } from './run-command.js';
+import { PidFileError, removePidFile, writePidFile } from './pid-file.js';
 import { RshServer } from './rsh-server.js';
 
 export interface IpcadControlInputs {
@@ -132,9 +133,10 @@ export async function startIpcadControl(inputs: IpcadControlInputs): Promise<Ipc
 
   if (ipcad.pidFile !== undefined) {
     try {
-      writeFileSync(ipcad.pidFile, `${process.pid}\n`);
+      writePidFile(ipcad.pidFile);
     } catch (error) {
-      log.warn(`pidfile ${ipcad.pidFile}: cannot write it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      if (!(error instanceof PidFileError)) throw error;
+      log.warn(error.message);
     }
   }
 
@@ -169,13 +171,7 @@ export async function startIpcadControl(inputs: IpcadControlInputs): Promise<Ipc
     async close() {
       service.close();
       await rsh?.close();
-      if (ipcad.pidFile !== undefined) {
-        try {
-          if (readFileSync(ipcad.pidFile, 'utf8').trim() === String(process.pid)) rmSync(ipcad.pidFile, { force: true });
-        } catch {
-          // gone already
-        }
-      }
+      if (ipcad.pidFile !== undefined) removePidFile(ipcad.pidFile);
     },
   };
 }
