@@ -20,7 +20,7 @@ import type { RecordBatch } from './export/record-batch.js';
 import { V5_MAX_RECORDS } from './export/v5.js';
 import { RateLimitedLog, type Logger } from './log/logger.js';
 import { RateMeter, formatProgress, type TerminalStderr } from './log/progress.js';
-import { MetricsListenError, MetricsServer, type Readiness } from './metrics/server.js';
+import { MetricsListenError, MetricsServer, type ReadOnlyHttpServer, type Readiness } from './metrics/server.js';
 import { MalformedWatch } from './stats/malformed-watch.js';
 import { readProbeStats, type ExportStats, type ProbeStats, type RshStats } from './stats/probe-stats.js';
 import { StatusLine } from './stats/status-line.js';
@@ -137,20 +137,25 @@ export async function runProbe(
         : { ready: false, reason: `collector ${waiting.join(', ')} does not resolve yet (retrying)` };
     };
     try {
-      server = await MetricsServer.listen(
-        options.metricsListen,
-        metrics,
-        readiness,
-        ipcad === undefined ? undefined : (path, query) => api?.(path, query),
-      );
+      server = await MetricsServer.listen(options.metricsListen, metrics, readiness);
     } catch (error) {
       if (error instanceof MetricsListenError) throw new ProbeError('E_METRICS_LISTEN', error.message);
       throw error;
     }
-    log.info(
-      { url: `${server.url}/metrics` },
-      `serving metrics on ${server.url}/metrics (/healthz, /readyz${ipcad === undefined ? '' : ', read-only JSON under /api/v1/'})`,
-    );
+    log.info({ url: `${server.url}/metrics` }, `serving metrics on ${server.url}/metrics (/healthz, /readyz)`);
+  }
+  let apiServer: ReadOnlyHttpServer | undefined;
+  if (ipcad?.apiListen !== undefined) {
+    // the IPCAD tables as JSON: a listener of their own, only when asked for
+    const { listenApi } = await import('./control/http-api.js');
+    try {
+      apiServer = await listenApi(ipcad.apiListen, () => api);
+    } catch (error) {
+      await server?.close();
+      if (error instanceof MetricsListenError) throw new ProbeError('E_API_LISTEN', error.message);
+      throw error;
+    }
+    log.info({ url: `${apiServer.url}/api/v1/` }, `serving the read-only JSON API on ${apiServer.url}/api/v1/ (accounting table, flow cache, interfaces, stat)`);
   }
   try {
     return await runCapture(options, privileges, log, terminal, {
@@ -164,6 +169,7 @@ export async function runProbe(
       captureThread,
     });
   } finally {
+    await apiServer?.close();
     await server?.close();
   }
 }

@@ -89,12 +89,14 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
   }
 
   test('start-up messages in IPCAD\'s spirit; the table matches the traffic sent', async () => {
-    probe = startProbe(['ipcad', '-r', '-s', '-c', conf], { prefix: inB });
+    probe = startProbe(['ipcad', '-r', '-s', '-c', conf, '--api-listen', '127.0.0.1:9465'], { prefix: inB });
     const startupMessages = [
       new RegExp(`Opening ${net.ifB}\\.\\.\\. Initialized`),
       /Configured NetFlow destination at 127\.0\.0\.1:9995/,
       /the process is NOT confined/,
       /Configured RSH Server listening at 127\.0\.0\.1/,
+      /serving metrics on http:\/\/127\.0\.0\.1:9464\/metrics \(\/healthz, \/readyz\)/,
+      /serving the read-only JSON API on http:\/\/127\.0\.0\.1:9465\/api\/v1\//,
       /root or CAP_NET_BIND_SERVICE/,
       // -r on a first start: no dump yet, said in IPCAD's words, and the probe goes on
       new RegExp(`Can't open dump file ${dump}: No such file or directory`),
@@ -141,7 +143,7 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
     assert.match(wrong.stderr, /^% Invalid input "frobnicate" after "show ip"; expected accounting, cache\n$/);
   });
 
-  test('show ip cache flow, show interface, stat, show version; the read-only commands as JSON over HTTP', async () => {
+  test('show ip cache flow, show interface, stat, show version; the read-only commands as JSON on their own listener', async () => {
     const cache = await show('sh ip cache flow');
     assert.match(cache, /^IP Flow Switching Cache, 2 active flows, capacity 262144$/m);
     assert.match(cache, new RegExp(`^${net.ifB}\\s+${net.addrA.replace(/\./g, '\\.')}\\s+Null\\s+${net.addrB.replace(/\./g, '\\.')}\\s+01 0000 0800\\s+15\\s+${icmpBytes}$`, 'm'));
@@ -158,7 +160,7 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
     assert.match(stat, /^rsh: \d+ connections \(served \d+, denied 1, unreserved_port 0/m);
     assert.match(await show('show version'), /^flowprobe \d+\.\d+\.\d+, IPCAD-compatible/);
 
-    // the same table as JSON, on the metrics listener (inside the namespace)
+    // the same table as JSON, on the API's own listener (inside the namespace)
     const inNs = (url: string, method = 'GET') =>
       run('ip', ['netns', 'exec', net.nsB, process.execPath, '-e', `
         const http = require('node:http');
@@ -167,10 +169,12 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
           res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, body })));
         });
         req.end();`]).then((r) => JSON.parse(r.stdout) as { status: number; body: string });
-    const json = await inNs('http://127.0.0.1:9464/api/v1/accounting');
+    const json = await inNs('http://127.0.0.1:9465/api/v1/accounting');
     assert.equal(json.status, 200);
-    const body = JSON.parse(json.body) as { view: string; entries: { source: string; destination: string; packets: number; bytes: number }[] };
+    const body = JSON.parse(json.body) as { view: string; total: number; limit: number; entries: { source: string; destination: string; packets: number; bytes: number }[] };
     assert.equal(body.view, 'active');
+    assert.equal(body.total, 2);
+    assert.equal(body.limit, 1000, 'at most 1000 rows unless ?limit= asks for more');
     assert.deepEqual(
       body.entries.sort((a, b) => a.source.localeCompare(b.source)),
       [
@@ -178,16 +182,26 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
         { source: net.addrB, destination: net.addrA, packets: 15, bytes: icmpBytes },
       ],
     );
-    const stat2 = JSON.parse((await inNs('http://127.0.0.1:9464/api/v1/stat')).body) as { accounting: { entries: number; memoryLimit: number } };
+    const stat2 = JSON.parse((await inNs('http://127.0.0.1:9465/api/v1/stat')).body) as { accounting: { entries: number; memoryLimit: number } };
     assert.equal(stat2.accounting.entries, 2);
     assert.equal(stat2.accounting.memoryLimit, 1048576);
-    const flows = JSON.parse((await inNs('http://127.0.0.1:9464/api/v1/cache')).body) as { flows: number };
+    const flows = JSON.parse((await inNs('http://127.0.0.1:9465/api/v1/cache')).body) as { flows: number; limit: number; entries: unknown[] };
     assert.equal(flows.flows, 2);
-    assert.equal((await inNs(`http://127.0.0.1:9464/api/v1/interface/${net.ifB}`)).status, 200);
-    // nothing that changes state is on this listener
-    assert.equal((await inNs('http://127.0.0.1:9464/api/v1/accounting', 'POST')).status, 405);
-    assert.equal((await inNs('http://127.0.0.1:9464/api/v1/clear')).status, 404);
-    assert.equal((await inNs('http://127.0.0.1:9464/api/v1/shutdown')).status, 404);
+    assert.equal(flows.limit, 1000);
+    assert.equal(flows.entries.length, 2);
+    assert.equal((JSON.parse((await inNs('http://127.0.0.1:9465/api/v1/cache?limit=1')).body) as { entries: unknown[] }).entries.length, 1);
+    assert.equal((await inNs('http://127.0.0.1:9465/api/v1/cache?limit=100001')).status, 400);
+    assert.equal((await inNs(`http://127.0.0.1:9465/api/v1/interface/${net.ifB}`)).status, 200);
+    // the metrics listener serves no table (it may be opened to a remote Prometheus)
+    for (const path of ['/api/v1/accounting', '/api/v1/cache', '/api/v1/stat']) {
+      const onMetrics = await inNs(`http://127.0.0.1:9464${path}`);
+      assert.equal(onMetrics.status, 404, path);
+      assert.doesNotMatch(onMetrics.body, new RegExp(net.addrA.replace(/\./g, '\\.')), path);
+    }
+    // nothing that changes state is on the API's listener
+    assert.equal((await inNs('http://127.0.0.1:9465/api/v1/accounting', 'POST')).status, 405);
+    assert.equal((await inNs('http://127.0.0.1:9465/api/v1/clear')).status, 404);
+    assert.equal((await inNs('http://127.0.0.1:9465/api/v1/shutdown')).status, 404);
     assert.equal(accountingRows(await show()).size, 2, 'the table is still there');
     // and as Prometheus metrics, beside the probe's own
     const metrics = (await inNs('http://127.0.0.1:9464/metrics')).body;

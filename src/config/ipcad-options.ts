@@ -11,11 +11,13 @@ import { ConfigError, parseIpcadConf, type IpcadConfig, type RshAccessRule } fro
 import {
   DEFAULTS,
   UsageError,
+  environmentName,
   failAsUsageError,
   logLevelOption,
   parseCollector,
   parseListenAddress,
   secondsOption,
+  type ListenAddress,
   type ProbeOptions,
 } from './options.js';
 
@@ -54,6 +56,8 @@ export interface IpcadOptions {
   dumpFile: string | undefined;
   chroot: string | undefined;
   pidFile: string | undefined;
+  /** the read-only JSON API's own listener; undefined: off */
+  apiListen: ListenAddress | undefined;
   /** lines to log at start (statements accepted but not carried out) */
   warnings: string[];
 }
@@ -89,9 +93,17 @@ export function parseIpcadCommandLine(argv: string[]): IpcadCliResult {
     .option('restore', { alias: 'r', type: 'boolean', default: false, describe: 'import the dump file at start' })
     .option('save', { alias: 's', type: 'boolean', default: false, describe: 'save the dump file at exit' })
     .option('config', { alias: 'c', type: 'string', default: DEFAULT_IPCAD_CONF, describe: 'the ipcad.conf to read' })
-    .option('metrics-listen', { type: 'string', default: DEFAULTS.metricsListen, describe: 'metrics and the read-only JSON API on ADDRESS:PORT, or off' })
-    .option('log-level', { type: 'string', default: DEFAULTS.logLevel, describe: 'debug, info, warn or error' })
-    .option('status-interval', { type: 'string', default: 0, describe: 'seconds between status lines (0: none)' })
+    .option('metrics-listen', { type: 'string', describe: `Prometheus metrics, /healthz, /readyz on ADDRESS:PORT, or off (default ${DEFAULTS.metricsListen})` })
+    .option('api-listen', {
+      type: 'string',
+      describe: 'the read-only JSON API (accounting table, flow cache) on ADDRESS:PORT, or off (default off; ipcad.conf: api-listen = …)',
+    })
+    .option('log-level', { type: 'string', describe: `debug, info, warn or error (default ${DEFAULTS.logLevel})` })
+    .option('status-interval', { type: 'string', describe: 'seconds between status lines (default 0: none)' })
+    .epilogue(
+      `The long options can also come from the environment: ${IPCAD_ENV_OPTIONS.map(environmentName).join(', ')}; ` +
+        'a flag wins over its variable, the variable over ipcad.conf.',
+    )
     .strict()
     .version(false)
     .help()
@@ -105,19 +117,38 @@ export function parseIpcadCommandLine(argv: string[]): IpcadCliResult {
   if (output !== '' || args['help'] === true) return { kind: 'exit', output };
   const configFile = resolve(String(args['config']));
   const conf = readConfig(configFile);
-  return {
-    kind: 'ipcad',
-    ...translateIpcadConfig(conf, {
-      configFile,
-      detach: args['detach'] === true,
-      restoreOnStart: args['restore'] === true,
-      saveOnExit: args['save'] === true,
-      metricsListen: args['metricsListen'],
-      logLevel: args['logLevel'],
-      statusInterval: args['statusInterval'],
-    }),
+  // a flag, else its FLOWPROBE_* variable (whose name a bad value's message gives)
+  const origins = new Map<string, string>();
+  const given = (name: (typeof IPCAD_ENV_OPTIONS)[number], flag: unknown): unknown => {
+    if (flag !== undefined) return flag;
+    const value = process.env[environmentName(name)];
+    if (value !== undefined) origins.set(name, environmentName(name));
+    return value;
   };
+  try {
+    return {
+      kind: 'ipcad',
+      ...translateIpcadConfig(conf, {
+        configFile,
+        detach: args['detach'] === true,
+        restoreOnStart: args['restore'] === true,
+        saveOnExit: args['save'] === true,
+        metricsListen: given('metrics-listen', args['metricsListen']) ?? DEFAULTS.metricsListen,
+        apiListen: given('api-listen', args['apiListen']),
+        logLevel: given('log-level', args['logLevel']) ?? DEFAULTS.logLevel,
+        statusInterval: given('status-interval', args['statusInterval']) ?? 0,
+      }),
+    };
+  } catch (error) {
+    const name = error instanceof UsageError ? /^--([a-z-]+): /.exec(error.message)?.[1] : undefined;
+    const origin = name === undefined ? undefined : origins.get(name);
+    if (origin === undefined) throw error;
+    throw new UsageError(`--${name} (from ${origin}): ${(error as UsageError).message.slice(name!.length + 4)}`);
+  }
 }
+
+/** `flowprobe ipcad`'s long options that FLOWPROBE_* variables may give (its -d, -r, -s, -c are IPCAD's own). */
+export const IPCAD_ENV_OPTIONS = ['metrics-listen', 'api-listen', 'log-level', 'status-interval'] as const;
 
 export interface IpcadCommandLine {
   configFile: string;
@@ -125,6 +156,8 @@ export interface IpcadCommandLine {
   restoreOnStart: boolean;
   saveOnExit: boolean;
   metricsListen: unknown;
+  /** --api-listen (or its variable); undefined: ipcad.conf's api-listen, else off */
+  apiListen?: unknown;
   logLevel: unknown;
   statusInterval: unknown;
 }
@@ -211,6 +244,7 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
       dumpFile: conf.dumpFile === undefined ? undefined : inside(chroot, conf.dumpFile),
       chroot,
       pidFile,
+      apiListen: parseListenAddress('api-listen', cli.apiListen ?? conf.apiListen ?? 'off'),
       warnings: conf.warnings,
     },
   };
