@@ -355,31 +355,6 @@ async function runCapture(
   if (collectors.length > 0) log.info(`exporting NetFlow v5 to ${collectors.map((c) => c.label).join(', ')}`);
   else if (ipcad === undefined) log.info('no collector given: printing flows to stdout');
 
-  // Everything that needs a privilege (captures, sockets) is open: give it up.
-  if (privileges?.drop === true) {
-    const previousUid = process.geteuid?.() ?? 0;
-    let report: DropReport;
-    try {
-      report = dropPrivileges(privileges.target);
-    } catch (error) {
-      capture.stop();
-      await capture.finished.catch(() => undefined);
-      await exporter.drain();
-      await Promise.all(collectors.map((c) => c.close()));
-      throw new ProbeError('E_PRIVILEGE_DROP', `cannot drop privileges: ${(error as Error).message}`);
-    }
-    for (const line of describeDrop(report, previousUid)) log.info(line);
-  } else if (privileges !== undefined) {
-    const { user, uid, group, gid } = privileges.target;
-    const capabilities = readEffectiveCapabilities();
-    log.info(
-      `already running as user ${user} (uid ${uid}), group ${group} (gid ${gid}): nothing to drop` +
-        (capabilities !== undefined && capabilities !== 0n ? ` (with ${listCapabilities(capabilities, uid)})` : ''),
-    );
-  } else if (live && process.geteuid?.() === 0) {
-    log.info('running as root: --user NAME (and --group) would drop every privilege once the capture is open');
-  }
-
   const exportStats = (): ExportStats => ({
     datagrams: exporter.stats.datagramsBuilt,
     records: exporter.stats.recordsBuilt,
@@ -448,6 +423,7 @@ async function runCapture(
         },
         log,
         version: VERSION,
+        dropTo: privileges?.drop === true ? privileges.target : undefined,
       });
     } catch (error) {
       capture.stop();
@@ -461,6 +437,35 @@ async function runCapture(
     hooks.api(control.api);
     rshStats = control.rshStats;
   }
+  // Everything that needs a privilege is open (captures, sockets, and in IPCAD mode the rsh
+  // listener, the pid file and the connect-back helper): give it up.
+  if (privileges?.drop === true) {
+    const previousUid = process.geteuid?.() ?? 0;
+    let report: DropReport;
+    try {
+      report = dropPrivileges(privileges.target);
+    } catch (error) {
+      capture.stop();
+      await capture.finished.catch(() => undefined);
+      await exporter.drain();
+      await control?.close();
+      await Promise.all(collectors.map((c) => c.close()));
+      throw new ProbeError('E_PRIVILEGE_DROP', `cannot drop privileges: ${(error as Error).message}`);
+    }
+    for (const line of describeDrop(report, previousUid)) log.info(line);
+    control?.privilegesDropped();
+  } else if (privileges !== undefined) {
+    const { user, uid, group, gid } = privileges.target;
+    const capabilities = readEffectiveCapabilities();
+    log.info(
+      `already running as user ${user} (uid ${uid}), group ${group} (gid ${gid}): nothing to drop` +
+        (capabilities !== undefined && capabilities !== 0n ? ` (with ${listCapabilities(capabilities, uid)})` : ''),
+    );
+  } else if (live && process.geteuid?.() === 0) {
+    const how = ipcad === undefined ? '--user NAME (and --group)' : 'uid = N (and gid = N) in ipcad.conf';
+    log.info(`running as root: ${how} would drop every privilege once the capture is open`);
+  }
+
   hooks.phase('capturing');
   hooks.ready?.();
 

@@ -212,6 +212,17 @@ describe('mistakes: one line naming the file, the line and the statement', () =>
     assert.equal(translate('interface eth0; dumpfile = ipcad.dump; chroot = /var/ipcad;').ipcad.dumpFile, '/var/ipcad/ipcad.dump');
   });
 
+  it('uid/gid: looked up at start and named as statements; gid alone is refused (it would leave the probe root)', () => {
+    const translate = (text: string) => translateIpcadConfig(parseIpcadConf('x.conf', text), cli);
+    assert.deepEqual([translate('interface eth0; uid = 65534; gid = 65534;').options.user, translate('interface eth0; uid = 65534; gid = 65534;').options.group], ['65534', '65534']);
+    const refused = (text: string, message: string): void =>
+      assert.throws(() => translate(text), (e: unknown) => e instanceof ConfigError && e.message === message, message);
+    refused('interface eth0; gid = 65534;', 'x.conf: gid = 65534 without uid: changing the group alone would leave the probe root; give uid = N too');
+    refused('interface eth0; uid = nosuchuser;', 'x.conf: uid = nosuchuser: no user named "nosuchuser" in /etc/passwd (give a name from it, or a uid)');
+    refused('interface eth0; uid = nobody; gid = nosuchgroup;', 'x.conf: gid = nosuchgroup: no group named "nosuchgroup" in /etc/group (give a name from it, or a gid)');
+    refused('interface eth0; uid = 4000000;', 'x.conf: uid = 4000000: uid 4000000 is not in /etc/passwd, so it has no primary group: give gid = N too');
+  });
+
   it('what cannot run: no interface, a memory_limit too small', () => {
     assert.throws(() => translateIpcadConfig(parseIpcadConf('x.conf', 'rsh enable;'), cli), /x\.conf: no interface statement/);
     assert.throws(() => translateIpcadConfig(parseIpcadConf('x.conf', 'interface eth0; memory_limit = 100;'), cli), /memory_limit 100 is too small/);

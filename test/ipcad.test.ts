@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair } from './helpers/netns.js';
-import { CLI, isRoot, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
+import { CLI, isRoot, run, runProbe, startProbe, stopped, waitFor, type Running } from './helpers/processes.js';
 import { accountingRows, rsh, rshAvailable } from './helpers/rsh.js';
 
 const skip = !isRoot()
@@ -379,6 +379,94 @@ describe('flowprobe ipcad -d, a denied host, view-only, a corrupt dump', { skip 
     process.kill(pid!, 'SIGTERM');
     await waitFor(() => !alive(pid!), 10_000, 'the detached probe to exit');
     assert.equal(existsSync(pidFile), false);
+  });
+});
+
+describe('flowprobe ipcad with uid/gid: every listener first, then the drop; rsh still answers', { skip }, () => {
+  const net = new VethPair('u');
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-ipcad-uid-'));
+  const conf = join(work, 'ipcad.conf');
+  const dump = join(work, 'ipcad.dump');
+  const pidFile = join(work, 'ipcad.pid');
+  const inB = net.exec(net.nsB);
+  const NOBODY = 65534;
+  let probe: Running | undefined;
+  before(() => {
+    net.create();
+    writeFileSync(
+      conf,
+      `interface ${net.ifB};
+       rsh enable at 127.0.0.1;
+       rsh root@127.0.0.1 admin;
+       dumpfile = ipcad.dump;
+       chroot = ${work};
+       pidfile = ${pidFile};
+       uid = ${NOBODY};
+       gid = ${NOBODY};`,
+    );
+    // the dump's directory belongs to the user the probe becomes, as README says
+    chownSync(work, NOBODY, NOBODY);
+  });
+  after(async () => {
+    if (probe !== undefined) await stopped(probe);
+    net.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  function status(pid: number): Record<string, string> {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Object.fromEntries(text.split('\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+  }
+
+  test('starts as root, binds rsh on 514 and writes the pid file, then runs as nobody; the real rsh client is answered', async () => {
+    probe = startProbe(['ipcad', '-s', '-c', conf], { prefix: inB });
+    await waitFor(() => /dropped privileges/.test(probe!.stderrSoFar()) || probe!.child.exitCode !== null, 30_000, 'the drop');
+    const started = probe.stderrSoFar();
+    assert.match(started, /Configured RSH Server listening at 127\.0\.0\.1/);
+    assert.match(started, /dropped privileges: now user nobody \(uid 65534\), group nogroup \(gid 65534\), no supplementary groups/);
+    const helper = /connect-backs go through a helper process \(pid (\d+), uid 65534, capabilities net_bind_service\)/.exec(started);
+    assert.ok(helper, started);
+    assert.equal(readFileSync(pidFile, 'utf8'), `${probe.child.pid}\n`, 'written before the drop');
+
+    // the probe: nobody, no capability left, on every thread
+    for (const task of readdirSync(`/proc/${probe.child.pid}/task`)) {
+      const t = status(Number(task));
+      assert.equal(t['Uid'], `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`, `task ${task}`);
+      assert.equal(t['CapEff'], '0000000000000000', `task ${task}`);
+    }
+    // the helper: nobody too, with CAP_NET_BIND_SERVICE (bit 10) and nothing else, for good
+    const h = status(Number(helper[1]));
+    assert.equal(h['Uid'], `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`);
+    for (const set of ['CapEff', 'CapPrm', 'CapBnd', 'CapAmb']) assert.equal(h[set], '0000000000000400', set);
+    assert.equal(h['NoNewPrivs'], '1');
+
+    const ping = await run('ip', ['netns', 'exec', net.nsA, 'ping', '-q', '-c', '4', '-i', '0.2', net.addrB]);
+    assert.equal(ping.code, 0, ping.stderr);
+    let table = new Map<string, { packets: number }>();
+    await waitFor(
+      async () => {
+        const answer = await rsh('127.0.0.1', 'show ip accounting', { prefix: inB });
+        assert.equal(answer.code, 0, `rsh: ${answer.stderr}`);
+        table = accountingRows(answer.stdout);
+        return table.get(`${net.addrA} ${net.addrB}`)?.packets === 4;
+      },
+      10_000,
+      'the four echo requests in the table',
+    );
+    assert.equal(table.get(`${net.addrB} ${net.addrA}`)?.packets, 4);
+    assert.match((await rsh('127.0.0.1', 'stat', { prefix: inB })).stdout, /^rsh: \d+ connections \(served \d+, denied 0, unreserved_port 0, bad_stderr_port 0, connect_back_failed 0,/m);
+
+    // the dump, written by nobody
+    assert.equal((await rsh('127.0.0.1', 'dump', { prefix: inB })).stdout, `Dump saved to ${dump}: 2 entries\n`);
+    assert.equal(statSync(dump).uid, NOBODY);
+    assert.equal(statSync(dump).mode & 0o777, 0o600);
+
+    assert.equal((await rsh('127.0.0.1', 'shutdown', { prefix: inB })).stdout, 'Shutdown process started\n');
+    const result = await probe.result;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, new RegExp(`Accounting data saved to ${dump}: 2 entries`));
+    assert.equal(existsSync(pidFile), false, 'removed at exit (its directory is nobody\'s)');
+    await waitFor(() => !existsSync(`/proc/${helper[1]}`), 10_000, 'the helper to go with the probe');
   });
 });
 

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { aggregationRules, accountingLayout, MAX_MEMORY_LIMIT, MIN_ACCOUNTING_ENTRIES, type AggregationRules } from '../accounting/table.js';
+import { resolveIdentity } from '../privileges/identity.js';
 import { ConfigError, parseIpcadConf, type IpcadConfig, type RshAccessRule } from './ipcad-conf.js';
 import {
   DEFAULTS,
@@ -181,6 +182,19 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
   if (conf.dumpFile === undefined && (cli.restoreOnStart || cli.saveOnExit)) {
     conf.warnings.push(`${file}: -r/-s given but no "dumpfile = PATH": nothing is restored or saved`);
   }
+  if (conf.gid !== undefined && conf.uid === undefined) {
+    throw new ConfigError(`${file}: gid = ${conf.gid} without uid: changing the group alone would leave the probe root; give uid = N too`);
+  }
+  if (conf.uid !== undefined) {
+    // looked up now, so that a typo is named as the statement it is (the drop itself comes once the probe is up)
+    try {
+      resolveIdentity(conf.uid, conf.gid);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      const statement = /^--group: /.test(error.message) ? `gid = ${conf.gid}` : `uid = ${conf.uid}`;
+      throw new ConfigError(`${file}: ${statement}: ${error.message.replace(/^--(user|group): /, '').replace('give --group too', 'give gid = N too')}`);
+    }
+  }
   const options: ProbeOptions = {
     interfaces: conf.interfaces.map((i) => ({ name: i.name, ifIndex: undefined, promiscuous: i.promiscuous, filter: i.filter })),
     read: undefined,
@@ -199,8 +213,8 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
     exportRate: DEFAULTS.exportRate,
     exportQueue: DEFAULTS.exportQueue,
     filter: '',
-    // IPCAD's uid/gid: dropped once the captures and sockets are open (the rsh server then needs
-    // CAP_NET_BIND_SERVICE for its reserved-port connect-back, as IPCAD's did)
+    // IPCAD's uid/gid: dropped once the captures and every listener are open, the pid file
+    // written and the rsh connect-back helper started (which keeps CAP_NET_BIND_SERVICE alone)
     user: conf.uid,
     group: conf.gid,
     onInterfaceLoss: 'exit',

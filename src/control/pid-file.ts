@@ -29,7 +29,7 @@ export function writePidFile(path: string, pid = process.pid): void {
   }
 }
 
-/** Remove the pid file if it names `pid`; a file that is gone or names another process is left. */
+/** Remove the pid file if it names `pid`; a file that is gone or names another process is left. Throws if it cannot go. */
 export function removePidFile(path: string, pid = process.pid): void {
   let fd: number | undefined;
   try {
