@@ -54,5 +54,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
 # without CAP_KILL could not pass it docker stop's SIGTERM. The kernel delivers
 # that signal to PID 1 because the probe handles it (it flushes its flows and
 # exits well inside docker stop's 10 s), and the probe starts no process that
-# would leave zombies for it to reap.
+# would leave zombies for it to reap (IPCAD's connect-back helper is its own
+# child, which Node waits for).
 ENTRYPOINT ["/usr/local/bin/node", "/app/dist/cli.js"]

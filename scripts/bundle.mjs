@@ -4,6 +4,7 @@
  *
  *   dist/cli.js           the command: starts the capture thread, then imports the rest
  *   dist/healthcheck.js   the image's HEALTHCHECK
+ *   dist/connect-back-helper.js   flowprobe ipcad's rsh connect-back helper (uid = in ipcad.conf)
  *   dist/*-HASH.js        chunks: what cli.js imports later (main, metrics, IPCAD control)
  *                         and code those bundles share
  *   dist/worker-entry.js  the capture thread, a build of its own: the entry, one chunk it
@@ -93,7 +94,7 @@ const common = {
 
 await build({
   ...common,
-  entryPoints: { cli: 'src/cli.ts', healthcheck: 'src/healthcheck.ts' },
+  entryPoints: { cli: 'src/cli.ts', healthcheck: 'src/healthcheck.ts', 'connect-back-helper': 'src/control/connect-back-helper.ts' },
 });
 await build({
   ...common,

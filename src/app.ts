@@ -20,7 +20,7 @@ import type { RecordBatch } from './export/record-batch.js';
 import { V5_MAX_RECORDS } from './export/v5.js';
 import { RateLimitedLog, type Logger } from './log/logger.js';
 import { RateMeter, formatProgress, type TerminalStderr } from './log/progress.js';
-import { MetricsListenError, MetricsServer, type Readiness } from './metrics/server.js';
+import { MetricsListenError, MetricsServer, type ReadOnlyHttpServer, type Readiness } from './metrics/server.js';
 import { MalformedWatch } from './stats/malformed-watch.js';
 import { readProbeStats, type ExportStats, type ProbeStats, type RshStats } from './stats/probe-stats.js';
 import { StatusLine } from './stats/status-line.js';
@@ -137,20 +137,25 @@ export async function runProbe(
         : { ready: false, reason: `collector ${waiting.join(', ')} does not resolve yet (retrying)` };
     };
     try {
-      server = await MetricsServer.listen(
-        options.metricsListen,
-        metrics,
-        readiness,
-        ipcad === undefined ? undefined : (path, query) => api?.(path, query),
-      );
+      server = await MetricsServer.listen(options.metricsListen, metrics, readiness);
     } catch (error) {
       if (error instanceof MetricsListenError) throw new ProbeError('E_METRICS_LISTEN', error.message);
       throw error;
     }
-    log.info(
-      { url: `${server.url}/metrics` },
-      `serving metrics on ${server.url}/metrics (/healthz, /readyz${ipcad === undefined ? '' : ', read-only JSON under /api/v1/'})`,
-    );
+    log.info({ url: `${server.url}/metrics` }, `serving metrics on ${server.url}/metrics (/healthz, /readyz)`);
+  }
+  let apiServer: ReadOnlyHttpServer | undefined;
+  if (ipcad?.apiListen !== undefined) {
+    // the IPCAD tables as JSON: a listener of their own, only when asked for
+    const { listenApi } = await import('./control/http-api.js');
+    try {
+      apiServer = await listenApi(ipcad.apiListen, () => api);
+    } catch (error) {
+      await server?.close();
+      if (error instanceof MetricsListenError) throw new ProbeError('E_API_LISTEN', error.message);
+      throw error;
+    }
+    log.info({ url: `${apiServer.url}/api/v1/` }, `serving the read-only JSON API on ${apiServer.url}/api/v1/ (accounting table, flow cache, interfaces, stat)`);
   }
   try {
     return await runCapture(options, privileges, log, terminal, {
@@ -164,6 +169,7 @@ export async function runProbe(
       captureThread,
     });
   } finally {
+    await apiServer?.close();
     await server?.close();
   }
 }
@@ -349,31 +355,6 @@ async function runCapture(
   if (collectors.length > 0) log.info(`exporting NetFlow v5 to ${collectors.map((c) => c.label).join(', ')}`);
   else if (ipcad === undefined) log.info('no collector given: printing flows to stdout');
 
-  // Everything that needs a privilege (captures, sockets) is open: give it up.
-  if (privileges?.drop === true) {
-    const previousUid = process.geteuid?.() ?? 0;
-    let report: DropReport;
-    try {
-      report = dropPrivileges(privileges.target);
-    } catch (error) {
-      capture.stop();
-      await capture.finished.catch(() => undefined);
-      await exporter.drain();
-      await Promise.all(collectors.map((c) => c.close()));
-      throw new ProbeError('E_PRIVILEGE_DROP', `cannot drop privileges: ${(error as Error).message}`);
-    }
-    for (const line of describeDrop(report, previousUid)) log.info(line);
-  } else if (privileges !== undefined) {
-    const { user, uid, group, gid } = privileges.target;
-    const capabilities = readEffectiveCapabilities();
-    log.info(
-      `already running as user ${user} (uid ${uid}), group ${group} (gid ${gid}): nothing to drop` +
-        (capabilities !== undefined && capabilities !== 0n ? ` (with ${listCapabilities(capabilities, uid)})` : ''),
-    );
-  } else if (live && process.geteuid?.() === 0) {
-    log.info('running as root: --user NAME (and --group) would drop every privilege once the capture is open');
-  }
-
   const exportStats = (): ExportStats => ({
     datagrams: exporter.stats.datagramsBuilt,
     records: exporter.stats.recordsBuilt,
@@ -442,6 +423,7 @@ async function runCapture(
         },
         log,
         version: VERSION,
+        dropTo: privileges?.drop === true ? privileges.target : undefined,
       });
     } catch (error) {
       capture.stop();
@@ -455,6 +437,35 @@ async function runCapture(
     hooks.api(control.api);
     rshStats = control.rshStats;
   }
+  // Everything that needs a privilege is open (captures, sockets, and in IPCAD mode the rsh
+  // listener, the pid file and the connect-back helper): give it up.
+  if (privileges?.drop === true) {
+    const previousUid = process.geteuid?.() ?? 0;
+    let report: DropReport;
+    try {
+      report = dropPrivileges(privileges.target);
+    } catch (error) {
+      capture.stop();
+      await capture.finished.catch(() => undefined);
+      await exporter.drain();
+      await control?.close();
+      await Promise.all(collectors.map((c) => c.close()));
+      throw new ProbeError('E_PRIVILEGE_DROP', `cannot drop privileges: ${(error as Error).message}`);
+    }
+    for (const line of describeDrop(report, previousUid)) log.info(line);
+    control?.privilegesDropped();
+  } else if (privileges !== undefined) {
+    const { user, uid, group, gid } = privileges.target;
+    const capabilities = readEffectiveCapabilities();
+    log.info(
+      `already running as user ${user} (uid ${uid}), group ${group} (gid ${gid}): nothing to drop` +
+        (capabilities !== undefined && capabilities !== 0n ? ` (with ${listCapabilities(capabilities, uid)})` : ''),
+    );
+  } else if (live && process.geteuid?.() === 0) {
+    const how = ipcad === undefined ? '--user NAME (and --group)' : 'uid = N (and gid = N) in ipcad.conf';
+    log.info(`running as root: ${how} would drop every privilege once the capture is open`);
+  }
+
   hooks.phase('capturing');
   hooks.ready?.();
 

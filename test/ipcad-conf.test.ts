@@ -1,11 +1,13 @@
 /** ipcad.conf: the reference configuration, IPCAD's other statements, and the errors a user meets. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { PROJECT_ROOT } from './helpers/processes.js';
 import { ConfigError, parseIpcadConf, parseSize } from '../src/config/ipcad-conf.js';
-import { translateIpcadConfig, DEFAULT_MEMORY_LIMIT } from '../src/config/ipcad-options.js';
+import { parseIpcadCommandLine, translateIpcadConfig, DEFAULT_MEMORY_LIMIT } from '../src/config/ipcad-options.js';
+import { UsageError } from '../src/config/options.js';
 
 const REFERENCE = `capture-ports disable;
 interface wi0;
@@ -197,8 +199,87 @@ describe('mistakes: one line naming the file, the line and the statement', () =>
     assert.match(error('interface eth0;;'), /^ipcad\.conf:1: an empty statement/);
     assert.match(error('interface eth0;\ninterface eth0;'), /^ipcad\.conf:2: interface eth0 is given twice$/);
   });
+  it('paths that would depend on the working directory: a relative dumpfile without chroot, a relative chroot', () => {
+    const translate = (text: string) => translateIpcadConfig(parseIpcadConf('x.conf', text), cli);
+    assert.throws(
+      () => translate('interface eth0; dumpfile = ipcad.dump;'),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message === 'x.conf: dumpfile = ipcad.dump: a relative path needs chroot = DIR (it is then DIR/ipcad.dump); otherwise give an absolute path',
+    );
+    assert.throws(() => translate('interface eth0; dumpfile = ipcad.dump; chroot = var/ipcad;'), /^ConfigError: x\.conf: chroot = var\/ipcad: give an absolute directory$/);
+    assert.equal(translate('interface eth0; dumpfile = /var/lib/ipcad.dump;').ipcad.dumpFile, '/var/lib/ipcad.dump');
+    assert.equal(translate('interface eth0; dumpfile = ipcad.dump; chroot = /var/ipcad;').ipcad.dumpFile, '/var/ipcad/ipcad.dump');
+  });
+
+  it('uid/gid: looked up at start and named as statements; gid alone is refused (it would leave the probe root)', () => {
+    const translate = (text: string) => translateIpcadConfig(parseIpcadConf('x.conf', text), cli);
+    assert.deepEqual([translate('interface eth0; uid = 65534; gid = 65534;').options.user, translate('interface eth0; uid = 65534; gid = 65534;').options.group], ['65534', '65534']);
+    const refused = (text: string, message: string): void =>
+      assert.throws(() => translate(text), (e: unknown) => e instanceof ConfigError && e.message === message, message);
+    refused('interface eth0; gid = 65534;', 'x.conf: gid = 65534 without uid: changing the group alone would leave the probe root; give uid = N too');
+    refused('interface eth0; uid = nosuchuser;', 'x.conf: uid = nosuchuser: no user named "nosuchuser" in /etc/passwd (give a name from it, or a uid)');
+    refused('interface eth0; uid = nobody; gid = nosuchgroup;', 'x.conf: gid = nosuchgroup: no group named "nosuchgroup" in /etc/group (give a name from it, or a gid)');
+    refused('interface eth0; uid = 4000000;', 'x.conf: uid = 4000000: uid 4000000 is not in /etc/passwd, so it has no primary group: give gid = N too');
+  });
+
   it('what cannot run: no interface, a memory_limit too small', () => {
     assert.throws(() => translateIpcadConfig(parseIpcadConf('x.conf', 'rsh enable;'), cli), /x\.conf: no interface statement/);
     assert.throws(() => translateIpcadConfig(parseIpcadConf('x.conf', 'interface eth0; memory_limit = 100;'), cli), /memory_limit 100 is too small/);
+  });
+});
+
+describe('the JSON API\'s listener: off unless asked for, by flag, FLOWPROBE_API_LISTEN or ipcad.conf', () => {
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-ipcad-api-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+  const confFile = (text: string): string => {
+    const path = join(work, `${Math.random().toString(36).slice(2)}.conf`);
+    writeFileSync(path, text);
+    return path;
+  };
+  /** parseIpcadCommandLine with exactly these FLOWPROBE_* variables */
+  function parse(argv: string[], env: Record<string, string> = {}): ReturnType<typeof parseIpcadCommandLine> {
+    const saved = Object.entries(process.env).filter(([k]) => k.startsWith('FLOWPROBE_'));
+    for (const [k] of saved) delete process.env[k];
+    Object.assign(process.env, env);
+    try {
+      return parseIpcadCommandLine(argv);
+    } finally {
+      for (const k of Object.keys(process.env)) if (k.startsWith('FLOWPROBE_')) delete process.env[k];
+      for (const [k, v] of saved) process.env[k] = v;
+    }
+  }
+  const apiOf = (result: ReturnType<typeof parseIpcadCommandLine>) => (result.kind === 'ipcad' ? result.ipcad.apiListen : 'exit');
+
+  it('off by default; the metrics listener is on as before', () => {
+    const result = parse(['-c', confFile('interface eth0;')]);
+    assert.equal(apiOf(result), undefined);
+    assert.deepEqual(result.kind === 'ipcad' ? result.options.metricsListen : undefined, { host: '127.0.0.1', port: 9464 });
+  });
+
+  it('flag > environment > ipcad.conf', () => {
+    const withStatement = confFile('interface eth0; api-listen = 127.0.0.1:9466;');
+    assert.deepEqual(apiOf(parse(['-c', withStatement])), { host: '127.0.0.1', port: 9466 });
+    assert.deepEqual(apiOf(parse(['-c', withStatement], { FLOWPROBE_API_LISTEN: '[::1]:9467' })), { host: '::1', port: 9467 });
+    assert.equal(apiOf(parse(['-c', withStatement], { FLOWPROBE_API_LISTEN: 'off' })), undefined);
+    assert.deepEqual(apiOf(parse(['-c', withStatement, '--api-listen', '127.0.0.1:9468'], { FLOWPROBE_API_LISTEN: 'off' })), { host: '127.0.0.1', port: 9468 });
+    // the other long options of flowprobe ipcad read the environment too
+    const result = parse(['-c', withStatement], { FLOWPROBE_METRICS_LISTEN: 'off', FLOWPROBE_LOG_LEVEL: 'debug', FLOWPROBE_STATUS_INTERVAL: '30' });
+    assert.equal(result.kind === 'ipcad' ? result.options.metricsListen : 'exit', undefined);
+    assert.equal(result.kind === 'ipcad' ? result.options.logLevel : 'exit', 'debug');
+    assert.equal(result.kind === 'ipcad' ? result.options.statusInterval : 'exit', 30);
+  });
+
+  it('a bad value is one line naming where it came from (exit 2)', () => {
+    const plain = confFile('interface eth0;');
+    const usage = (argv: string[], env: Record<string, string>, message: string): void =>
+      assert.throws(() => parse(argv, env), (e: unknown) => e instanceof UsageError && e.message === message, message);
+    usage(['-c', plain, '--api-listen', 'everywhere'], {}, '--api-listen: expected ADDRESS:PORT, [IPv6]:PORT or off, got "everywhere"');
+    usage(['-c', plain], { FLOWPROBE_API_LISTEN: '0.0.0.0' }, '--api-listen (from FLOWPROBE_API_LISTEN): expected ADDRESS:PORT, [IPv6]:PORT or off, got "0.0.0.0"');
+    usage(['-c', plain], { FLOWPROBE_METRICS_LISTEN: 'x' }, '--metrics-listen (from FLOWPROBE_METRICS_LISTEN): expected ADDRESS:PORT, [IPv6]:PORT or off, got "x"');
+    assert.throws(
+      () => parse(['-c', confFile('interface eth0;\napi-listen = localhost;')]),
+      (e: unknown) => e instanceof ConfigError && /:2: malformed statement "api-listen = localhost": expected api-listen = ADDRESS:PORT, \[IPv6\]:PORT or off$/.test(e.message),
+    );
   });
 });

@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair } from './helpers/netns.js';
-import { CLI, run, runProbe, startProbe, waitFor, type Running } from './helpers/processes.js';
+import { CLI, run, runProbe, startProbe, stopped, waitFor, type Running } from './helpers/processes.js';
 import { needsRoot, needsTool } from './helpers/requirements.js';
 import { accountingRows, rsh } from './helpers/rsh.js';
 
@@ -27,6 +27,14 @@ chroot = ${dir};
 memory_limit = 1m;
 netflow export destination 127.0.0.1 9995
 `;
+}
+
+/** A counter of the Tcp: lines of /proc/net/snmp (names on one line, values on the next). */
+function tcpCounter(snmp: { stdout: string }, name: string): number {
+  const [names, values] = snmp.stdout.split('\n').filter((l) => l.startsWith('Tcp:')).map((l) => l.split(/\s+/));
+  const at = names?.indexOf(name) ?? -1;
+  assert.ok(at > 0 && values !== undefined, `Tcp ${name} in /proc/net/snmp`);
+  return Number(values[at]);
 }
 
 describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh client', { skip }, () => {
@@ -78,12 +86,14 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
   }
 
   test('start-up messages in IPCAD\'s spirit; the table matches the traffic sent', async () => {
-    probe = startProbe(['ipcad', '-r', '-s', '-c', conf], { prefix: inB });
+    probe = startProbe(['ipcad', '-r', '-s', '-c', conf, '--api-listen', '127.0.0.1:9465'], { prefix: inB });
     const startupMessages = [
       new RegExp(`Opening ${net.ifB}\\.\\.\\. Initialized`),
       /Configured NetFlow destination at 127\.0\.0\.1:9995/,
       /the process is NOT confined/,
       /Configured RSH Server listening at 127\.0\.0\.1/,
+      /serving metrics on http:\/\/127\.0\.0\.1:9464\/metrics \(\/healthz, \/readyz\)/,
+      /serving the read-only JSON API on http:\/\/127\.0\.0\.1:9465\/api\/v1\//,
       /root or CAP_NET_BIND_SERVICE/,
       // -r on a first start: no dump yet, said in IPCAD's words, and the probe goes on
       new RegExp(`Can't open dump file ${dump}: No such file or directory`),
@@ -130,7 +140,7 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
     assert.match(wrong.stderr, /^% Invalid input "frobnicate" after "show ip"; expected accounting, cache\n$/);
   });
 
-  test('show ip cache flow, show interface, stat, show version; the read-only commands as JSON over HTTP', async () => {
+  test('show ip cache flow, show interface, stat, show version; the read-only commands as JSON on their own listener', async () => {
     const cache = await show('sh ip cache flow');
     assert.match(cache, /^IP Flow Switching Cache, 2 active flows, capacity 262144$/m);
     assert.match(cache, new RegExp(`^${net.ifB}\\s+${net.addrA.replace(/\./g, '\\.')}\\s+Null\\s+${net.addrB.replace(/\./g, '\\.')}\\s+01 0000 0800\\s+15\\s+${icmpBytes}$`, 'm'));
@@ -147,7 +157,7 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
     assert.match(stat, /^rsh: \d+ connections \(served \d+, denied 1, unreserved_port 0/m);
     assert.match(await show('show version'), /^flowprobe \d+\.\d+\.\d+, IPCAD-compatible/);
 
-    // the same table as JSON, on the metrics listener (inside the namespace)
+    // the same table as JSON, on the API's own listener (inside the namespace)
     const inNs = (url: string, method = 'GET') =>
       run('ip', ['netns', 'exec', net.nsB, process.execPath, '-e', `
         const http = require('node:http');
@@ -156,10 +166,12 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
           res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, body })));
         });
         req.end();`]).then((r) => JSON.parse(r.stdout) as { status: number; body: string });
-    const json = await inNs('http://127.0.0.1:9464/api/v1/accounting');
+    const json = await inNs('http://127.0.0.1:9465/api/v1/accounting');
     assert.equal(json.status, 200);
-    const body = JSON.parse(json.body) as { view: string; entries: { source: string; destination: string; packets: number; bytes: number }[] };
+    const body = JSON.parse(json.body) as { view: string; total: number; limit: number; entries: { source: string; destination: string; packets: number; bytes: number }[] };
     assert.equal(body.view, 'active');
+    assert.equal(body.total, 2);
+    assert.equal(body.limit, 1000, 'at most 1000 rows unless ?limit= asks for more');
     assert.deepEqual(
       body.entries.sort((a, b) => a.source.localeCompare(b.source)),
       [
@@ -167,16 +179,26 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
         { source: net.addrB, destination: net.addrA, packets: 15, bytes: icmpBytes },
       ],
     );
-    const stat2 = JSON.parse((await inNs('http://127.0.0.1:9464/api/v1/stat')).body) as { accounting: { entries: number; memoryLimit: number } };
+    const stat2 = JSON.parse((await inNs('http://127.0.0.1:9465/api/v1/stat')).body) as { accounting: { entries: number; memoryLimit: number } };
     assert.equal(stat2.accounting.entries, 2);
     assert.equal(stat2.accounting.memoryLimit, 1048576);
-    const flows = JSON.parse((await inNs('http://127.0.0.1:9464/api/v1/cache')).body) as { flows: number };
+    const flows = JSON.parse((await inNs('http://127.0.0.1:9465/api/v1/cache')).body) as { flows: number; limit: number; entries: unknown[] };
     assert.equal(flows.flows, 2);
-    assert.equal((await inNs(`http://127.0.0.1:9464/api/v1/interface/${net.ifB}`)).status, 200);
-    // nothing that changes state is on this listener
-    assert.equal((await inNs('http://127.0.0.1:9464/api/v1/accounting', 'POST')).status, 405);
-    assert.equal((await inNs('http://127.0.0.1:9464/api/v1/clear')).status, 404);
-    assert.equal((await inNs('http://127.0.0.1:9464/api/v1/shutdown')).status, 404);
+    assert.equal(flows.limit, 1000);
+    assert.equal(flows.entries.length, 2);
+    assert.equal((JSON.parse((await inNs('http://127.0.0.1:9465/api/v1/cache?limit=1')).body) as { entries: unknown[] }).entries.length, 1);
+    assert.equal((await inNs('http://127.0.0.1:9465/api/v1/cache?limit=100001')).status, 400);
+    assert.equal((await inNs(`http://127.0.0.1:9465/api/v1/interface/${net.ifB}`)).status, 200);
+    // the metrics listener serves no table (it may be opened to a remote Prometheus)
+    for (const path of ['/api/v1/accounting', '/api/v1/cache', '/api/v1/stat']) {
+      const onMetrics = await inNs(`http://127.0.0.1:9464${path}`);
+      assert.equal(onMetrics.status, 404, path);
+      assert.doesNotMatch(onMetrics.body, new RegExp(net.addrA.replace(/\./g, '\\.')), path);
+    }
+    // nothing that changes state is on the API's listener
+    assert.equal((await inNs('http://127.0.0.1:9465/api/v1/accounting', 'POST')).status, 405);
+    assert.equal((await inNs('http://127.0.0.1:9465/api/v1/clear')).status, 404);
+    assert.equal((await inNs('http://127.0.0.1:9465/api/v1/shutdown')).status, 404);
     assert.equal(accountingRows(await show()).size, 2, 'the table is still there');
     // and as Prometheus metrics, beside the probe's own
     const metrics = (await inNs('http://127.0.0.1:9464/metrics')).body;
@@ -204,14 +226,39 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
     assert.deepEqual(Object.fromEntries(await tableSettles(now)), now);
   });
 
-  test('dump over rsh stays in the dump file\'s directory', async () => {
-    const outside = await rsh('127.0.0.1', 'dump ../escape.dump', { prefix: inB });
-    assert.match(outside.stderr, /% \.\.\/escape\.dump: dump files stay in /);
+  test('dump, restore and import over rsh use the dump file only: other names are refused and touch nothing', async () => {
+    const confText = readFileSync(conf, 'utf8');
+    const files = readdirSync(work).sort();
+    for (const command of ['restore ipcad.conf', 'import ipcad.conf', 'dump ipcad.conf', `restore ${conf}`, 'dump ../escape.dump', 'dump copy.dump', 'import /etc/passwd']) {
+      const refused = await rsh('127.0.0.1', command, { prefix: inB });
+      assert.equal(refused.stdout, '', command);
+      const name = command.split(' ')[1]!;
+      assert.equal(refused.stderr, `% ${name}: refused: dump, restore and import use only the dump file ${dump} (dumpfile in ipcad.conf); give no file name\n`, command);
+    }
+    assert.equal(readFileSync(conf, 'utf8'), confText, 'ipcad.conf untouched');
+    assert.deepEqual(readdirSync(work).sort(), files, 'no file made, renamed or removed');
     assert.equal(existsSync(join(work, '..', 'escape.dump')), false);
-    assert.match(await show('dump copy.dump'), new RegExp(`^Dump saved to ${join(work, 'copy.dump')}: 2 entries\n$`));
-    const saved = readFileSync(join(work, 'copy.dump'), 'utf8');
+
+    // the dump file itself, by no name or by its own
+    assert.equal(await show('dump'), `Dump saved to ${dump}: 2 entries\n`);
+    assert.equal(await show('dump ipcad.dump'), `Dump saved to ${dump}: 2 entries\n`);
+    assert.equal(statSync(dump).mode & 0o777, 0o600, 'readable by its owner only');
+    const saved = readFileSync(dump, 'utf8');
     assert.equal(accountingRows(saved).get(`${net.addrA} ${net.addrB}`)?.packets, 3);
     assert.match(saved, /^Accounting data saved \d+$/m);
+    assert.deepEqual(readdirSync(work).filter((f) => f.includes('.tmp')), [], 'no temporary file left');
+
+    // a symbolic link at the dump file's path is neither followed nor replaced
+    rmSync(dump);
+    symlinkSync(conf, dump);
+    try {
+      assert.equal((await rsh('127.0.0.1', 'dump', { prefix: inB })).stderr, `% Can't write dump file ${dump}: it is a symbolic link (not replaced)\n`);
+      assert.equal((await rsh('127.0.0.1', 'restore', { prefix: inB })).stderr, `% Can't open dump file ${dump}: it is a symbolic link (not followed)\n`);
+      assert.equal(readFileSync(conf, 'utf8'), confText, 'what the link points to is untouched');
+      assert.ok(lstatSync(dump).isSymbolicLink(), 'the link stays as it was');
+    } finally {
+      rmSync(dump);
+    }
   });
 
   test('shutdown flushes NetFlow to nfcapd, saves the dump (-s) and exits 0', async () => {
@@ -220,6 +267,7 @@ describe('flowprobe ipcad with the reference ipcad.conf, driven by the real rsh 
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, new RegExp(`Accounting data saved to ${dump}: 2 entries`));
     assert.deepEqual(readdirSync(work).filter((f) => f.includes('.tmp')), [], 'no temporary file left');
+    assert.equal(statSync(dump).mode & 0o777, 0o600);
     const sentRecords = Number(/(\d+) records sent/.exec(result.stderr)?.[1]);
     await nfcapd!.stop();
     const totals = await nfcapd!.totals();
@@ -303,22 +351,119 @@ describe('flowprobe ipcad -d, a denied host, view-only, a corrupt dump', { skip 
     assert.equal(existsSync(join(work, 'ipcad.dump')), false);
   });
 
-  test('a host not in the access lines is refused; view-only may look but not clear or shut down', async () => {
+  test('a host not in the access lines is refused before any connect-back; view-only may look but not clear or shut down', async () => {
+    // The client's namespace counts the connections it accepted (the kernel's TcpPassiveOpens):
+    // its stderr listener is the only thing listening there, so the count is the connect-backs.
+    const passiveOpens = async (): Promise<number> => tcpCounter(await run('ip', ['netns', 'exec', net.nsA, 'cat', '/proc/net/snmp']), 'PassiveOpens');
+    const opensBefore = await passiveOpens();
     const fromA = await rsh(net.addrB, 'show ip accounting', { prefix: net.exec(net.nsA) });
     assert.notEqual(fromA.code, 0);
-    assert.match(fromA.stderr, /Permission denied\./);
+    assert.equal(fromA.stdout, '');
+    assert.equal(await passiveOpens(), opensBefore, `no connection back to a denied host (client said: ${fromA.stderr.trim()})`);
+    // the client waited for the connect-back that never came, and says so
+    assert.match(fromA.stderr, /protocol failure in circuit setup/);
     assert.match((await rsh('127.0.0.1', 'stat', { prefix: inB })).stdout, /^Free slots for rsh clients: 9$/m);
     const clear = await rsh('127.0.0.1', 'clear ip accounting', { prefix: inB });
     assert.match(clear.stderr, /% Permission denied: "clear ip accounting" needs the default level; root@127\.0\.0\.1 has view-only/);
     const shutdown = await rsh('127.0.0.1', 'shutdown', { prefix: inB });
     assert.match(shutdown.stderr, /needs the admin level/);
     assert.ok(alive(pid!));
+    // the refusal is counted as denied
+    assert.match((await rsh('127.0.0.1', 'stat', { prefix: inB })).stdout, /^rsh: \d+ connections \(served \d+, denied 1, /m);
   });
 
   test('SIGTERM ends the detached probe, which removes its pid file', async () => {
     process.kill(pid!, 'SIGTERM');
     await waitFor(() => !alive(pid!), 10_000, 'the detached probe to exit');
     assert.equal(existsSync(pidFile), false);
+  });
+});
+
+describe('flowprobe ipcad with uid/gid: every listener first, then the drop; rsh still answers', { skip }, () => {
+  const net = new VethPair('u');
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-ipcad-uid-'));
+  const conf = join(work, 'ipcad.conf');
+  const dump = join(work, 'ipcad.dump');
+  const pidFile = join(work, 'ipcad.pid');
+  const inB = net.exec(net.nsB);
+  const NOBODY = 65534;
+  let probe: Running | undefined;
+  before(() => {
+    net.create();
+    writeFileSync(
+      conf,
+      `interface ${net.ifB};
+       rsh enable at 127.0.0.1;
+       rsh root@127.0.0.1 admin;
+       dumpfile = ipcad.dump;
+       chroot = ${work};
+       pidfile = ${pidFile};
+       uid = ${NOBODY};
+       gid = ${NOBODY};`,
+    );
+    // the dump's directory belongs to the user the probe becomes, as README says
+    chownSync(work, NOBODY, NOBODY);
+  });
+  after(async () => {
+    if (probe !== undefined) await stopped(probe);
+    net.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  function status(pid: number): Record<string, string> {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Object.fromEntries(text.split('\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+  }
+
+  test('starts as root, binds rsh on 514 and writes the pid file, then runs as nobody; the real rsh client is answered', async () => {
+    probe = startProbe(['ipcad', '-s', '-c', conf], { prefix: inB });
+    await waitFor(() => /dropped privileges/.test(probe!.stderrSoFar()) || probe!.child.exitCode !== null, 30_000, 'the drop');
+    const started = probe.stderrSoFar();
+    assert.match(started, /Configured RSH Server listening at 127\.0\.0\.1/);
+    assert.match(started, /dropped privileges: now user nobody \(uid 65534\), group nogroup \(gid 65534\), no supplementary groups/);
+    const helper = /connect-backs go through a helper process \(pid (\d+), uid 65534, capabilities net_bind_service\)/.exec(started);
+    assert.ok(helper, started);
+    assert.equal(readFileSync(pidFile, 'utf8'), `${probe.child.pid}\n`, 'written before the drop');
+
+    // the probe: nobody, no capability left, on every thread
+    for (const task of readdirSync(`/proc/${probe.child.pid}/task`)) {
+      const t = status(Number(task));
+      assert.equal(t['Uid'], `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`, `task ${task}`);
+      assert.equal(t['CapEff'], '0000000000000000', `task ${task}`);
+    }
+    // the helper: nobody too, with CAP_NET_BIND_SERVICE (bit 10) and nothing else, for good
+    const h = status(Number(helper[1]));
+    assert.equal(h['Uid'], `${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`);
+    for (const set of ['CapEff', 'CapPrm', 'CapBnd', 'CapAmb']) assert.equal(h[set], '0000000000000400', set);
+    assert.equal(h['NoNewPrivs'], '1');
+
+    const ping = await run('ip', ['netns', 'exec', net.nsA, 'ping', '-q', '-c', '4', '-i', '0.2', net.addrB]);
+    assert.equal(ping.code, 0, ping.stderr);
+    let table = new Map<string, { packets: number }>();
+    await waitFor(
+      async () => {
+        const answer = await rsh('127.0.0.1', 'show ip accounting', { prefix: inB });
+        assert.equal(answer.code, 0, `rsh: ${answer.stderr}`);
+        table = accountingRows(answer.stdout);
+        return table.get(`${net.addrA} ${net.addrB}`)?.packets === 4;
+      },
+      10_000,
+      'the four echo requests in the table',
+    );
+    assert.equal(table.get(`${net.addrB} ${net.addrA}`)?.packets, 4);
+    assert.match((await rsh('127.0.0.1', 'stat', { prefix: inB })).stdout, /^rsh: \d+ connections \(served \d+, denied 0, unreserved_port 0, bad_stderr_port 0, connect_back_failed 0,/m);
+
+    // the dump, written by nobody
+    assert.equal((await rsh('127.0.0.1', 'dump', { prefix: inB })).stdout, `Dump saved to ${dump}: 2 entries\n`);
+    assert.equal(statSync(dump).uid, NOBODY);
+    assert.equal(statSync(dump).mode & 0o777, 0o600);
+
+    assert.equal((await rsh('127.0.0.1', 'shutdown', { prefix: inB })).stdout, 'Shutdown process started\n');
+    const result = await probe.result;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, new RegExp(`Accounting data saved to ${dump}: 2 entries`));
+    assert.equal(existsSync(pidFile), false, 'removed at exit (its directory is nobody\'s)');
+    await waitFor(() => !existsSync(`/proc/${helper[1]}`), 10_000, 'the helper to go with the probe');
   });
 });
 

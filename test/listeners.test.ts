@@ -66,7 +66,7 @@ describe('listeners bind 127.0.0.1 by default', { skip }, () => {
     await stop(probe);
   });
 
-  test('flowprobe ipcad with "rsh enable": rsh and the metrics/JSON API on the loopback, the exposure said', async () => {
+  test('flowprobe ipcad with "rsh enable": rsh and the metrics listener on the loopback (no JSON API unless asked for), the exposure said', async () => {
     const conf = join(work, 'ipcad.conf');
     writeFileSync(conf, 'interface lo;\nrsh enable;\nrsh root@127.0.0.1 view-only;\n');
     const probe = startProbe(['ipcad', '-c', conf], { prefix: ns.exec() });

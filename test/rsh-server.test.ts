@@ -186,4 +186,23 @@ describe('access lines', () => {
     assert.equal(access.levelOf('127.0.0.1', 'bob'), 'view-only');
     assert.equal(access.levelOf('10.0.0.9', 'root'), 'deny');
   });
+
+  it('a host is admitted (connected back to) only when some line may let one of its users in', async () => {
+    const access = await RshAccess.resolve(
+      [
+        { user: 'bob', host: '10.0.0.1', level: 'deny', line: 1 },
+        { user: undefined, host: '10.0.0.1', level: 'view-only', line: 2 },
+        { user: 'alice', host: '10.0.0.2', level: 'deny', line: 3 },
+        { user: undefined, host: '10.0.0.3', level: 'deny', line: 4 },
+        { user: 'carol', host: '10.0.0.3', level: 'admin', line: 5 },
+        { user: 'dave', host: '10.0.0.4', level: 'backup', line: 6 },
+      ],
+      () => undefined,
+    );
+    assert.equal(access.admitsHost('10.0.0.1'), true, 'bob is denied, anyone else may look');
+    assert.equal(access.admitsHost('10.0.0.2'), false, 'only a deny line');
+    assert.equal(access.admitsHost('10.0.0.3'), false, 'a deny line for any user comes first');
+    assert.equal(access.admitsHost('::ffff:10.0.0.4'), true, 'one user may');
+    assert.equal(access.admitsHost('10.0.0.9'), false, 'not listed');
+  });
 });

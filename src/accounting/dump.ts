@@ -5,8 +5,9 @@
  * packets, bytes) or 8 (then source port, destination port, protocol,
  * interface); the header and the `Accounting …` lines are skipped.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { SNAPSHOT_FIELDS, SnapshotField } from './table.js';
 
 export interface AccountingRow {
@@ -219,12 +220,16 @@ function parseRow(f: string[]): AccountingRow | undefined {
  */
 export function readDump(path: string, now = Date.now()): { rows: AccountingRow[]; ageSeconds: number | undefined } {
   let text: string;
+  let fd: number | undefined;
   try {
-    text = readFileSync(path, 'utf8');
+    // never through a symbolic link; O_NONBLOCK so that a FIFO put there cannot hang the read
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'E_NOT_FILE' });
+    text = readFileSync(fd, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    const reason = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : code;
-    throw new DumpError('E_DUMP_OPEN', `Can't open dump file ${path}: ${reason}`);
+    throw new DumpError('E_DUMP_OPEN', `Can't open dump file ${path}: ${openFailure(error)}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   try {
     return parseDump(path, text);
@@ -242,12 +247,46 @@ export function readDump(path: string, now = Date.now()): { rows: AccountingRow[
   }
 }
 
-/** Write `text` to `path` atomically: a temporary file beside it, fsync, rename, fsync the directory. */
-export function writeFileAtomic(path: string, text: string): void {
-  const temporary = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined;
+function openFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code ?? String(error);
+  switch (code) {
+    case 'ENOENT':
+      return 'No such file or directory';
+    case 'EACCES':
+      return 'Permission denied';
+    case 'ELOOP':
+      return 'it is a symbolic link (not followed)';
+    case 'E_NOT_FILE':
+      return 'not a regular file';
+    default:
+      return code;
+  }
+}
+
+/** Dump files are written readable by their owner only. */
+export const DUMP_FILE_MODE = 0o600;
+
+/**
+ * Write `text` to `path` atomically: a temporary file beside it (a name nobody can
+ * guess, created afresh: O_EXCL, never through a symbolic link, mode 0600), fsync,
+ * rename over `path`, fsync the directory. A `path` that is a symbolic link or not a
+ * regular file is refused before anything is written.
+ */
+export function writeFileAtomic(path: string, text: string, mode = DUMP_FILE_MODE): void {
   try {
-    fd = openSync(temporary, 'w', 0o644);
+    const existing = lstatSync(path);
+    if (existing.isSymbolicLink()) throw new DumpError('E_DUMP_WRITE', `Can't write dump file ${path}: it is a symbolic link (not replaced)`);
+    if (!existing.isFile()) throw new DumpError('E_DUMP_WRITE', `Can't write dump file ${path}: not a regular file`);
+  } catch (error) {
+    if (error instanceof DumpError) throw error;
+    // missing: written afresh; anything else shows when the temporary file is made
+  }
+  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
+  let fd: number | undefined;
+  let created = false;
+  try {
+    fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+    created = true;
     writeSync(fd, text);
     fsyncSync(fd);
     closeSync(fd);
@@ -261,7 +300,7 @@ export function writeFileAtomic(path: string, text: string): void {
     }
   } catch (error) {
     if (fd !== undefined) closeSync(fd);
-    rmSync(temporary, { force: true });
+    if (created) rmSync(temporary, { force: true });
     throw new DumpError('E_DUMP_WRITE', `Can't write dump file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
 }

@@ -3,7 +3,9 @@ import yargs from 'yargs';
 import { parseIpcadCommandLine, type IpcadOptions } from './ipcad-options.js';
 import {
   DEFAULTS,
+  ENV_PREFIX,
   UsageError,
+  environmentName,
   failAsUsageError,
   integerOption,
   logLevelOption,
@@ -16,13 +18,6 @@ import {
 } from './options.js';
 
 export const VERSION = '0.1.0';
-
-/** Every long option can also come from FLOWPROBE_<NAME>: --active-timeout ← FLOWPROBE_ACTIVE_TIMEOUT. */
-export const ENV_PREFIX = 'FLOWPROBE';
-
-export function environmentName(option: string): string {
-  return `${ENV_PREFIX}_${option.toUpperCase().replace(/-/g, '_')}`;
-}
 
 /**
  * Repeatable options take several values in one flag, variable or config string,

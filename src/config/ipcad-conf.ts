@@ -9,6 +9,7 @@
  * accepted with a warning saying what is not done.
  */
 import { isIP } from 'node:net';
+import { parseListenAddress } from './options.js';
 
 export type RshLevel = 'admin' | 'backup' | 'default' | 'view-only' | 'deny';
 export const RSH_LEVELS: readonly RshLevel[] = ['admin', 'backup', 'default', 'view-only', 'deny'];
@@ -61,6 +62,8 @@ export interface IpcadConfig {
   pidFile: string | undefined;
   uid: string | undefined;
   gid: string | undefined;
+  /** flowprobe's `api-listen = ADDRESS:PORT|off`: the JSON API's listener (as --api-listen) */
+  apiListen: string | undefined;
   /** bytes */
   memoryLimit: number | undefined;
   netflowDestinations: { host: string; port: number }[];
@@ -182,6 +185,7 @@ export function parseIpcadConf(file: string, text: string): IpcadConfig {
     pidFile: undefined,
     uid: undefined,
     gid: undefined,
+    apiListen: undefined,
     memoryLimit: undefined,
     netflowDestinations: [],
     netflowActiveTimeout: undefined,
@@ -267,6 +271,17 @@ export function parseIpcadConf(file: string, text: string): IpcadConfig {
       case 'gid':
         config.gid = assigned(1);
         break;
+      case 'api-listen': {
+        // flowprobe's own statement (IPCAD has no JSON API): the same value as --api-listen
+        const value = assigned(1);
+        try {
+          parseListenAddress('api-listen', value);
+        } catch {
+          malformed('api-listen = ADDRESS:PORT, [IPv6]:PORT or off');
+        }
+        config.apiListen = value;
+        break;
+      }
       case 'memory_limit': {
         const size = parseSize(assigned(1));
         if (size === undefined) malformed('memory_limit = BYTES, with an optional k, m or g suffix');

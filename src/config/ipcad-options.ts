@@ -4,18 +4,21 @@
  * table's, the rsh server's and the dump file's.
  */
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { aggregationRules, accountingLayout, MAX_MEMORY_LIMIT, MIN_ACCOUNTING_ENTRIES, type AggregationRules } from '../accounting/table.js';
+import { resolveIdentity } from '../privileges/identity.js';
 import { ConfigError, parseIpcadConf, type IpcadConfig, type RshAccessRule } from './ipcad-conf.js';
 import {
   DEFAULTS,
   UsageError,
+  environmentName,
   failAsUsageError,
   logLevelOption,
   parseCollector,
   parseListenAddress,
   secondsOption,
+  type ListenAddress,
   type ProbeOptions,
 } from './options.js';
 
@@ -54,6 +57,8 @@ export interface IpcadOptions {
   dumpFile: string | undefined;
   chroot: string | undefined;
   pidFile: string | undefined;
+  /** the read-only JSON API's own listener; undefined: off */
+  apiListen: ListenAddress | undefined;
   /** lines to log at start (statements accepted but not carried out) */
   warnings: string[];
 }
@@ -71,7 +76,7 @@ function readConfig(path: string): IpcadConfig {
   return parseIpcadConf(path, text);
 }
 
-/** A path from the configuration: relative ones resolve inside the chroot directory (as IPCAD, which read them after chroot). */
+/** A path from the configuration: inside the chroot directory when there is one (as IPCAD, which read them after chroot). */
 function inside(chroot: string | undefined, path: string): string {
   if (chroot === undefined) return resolve(path);
   // after a chroot(2), "/x" would be DIR/x too
@@ -89,9 +94,17 @@ export function parseIpcadCommandLine(argv: string[]): IpcadCliResult {
     .option('restore', { alias: 'r', type: 'boolean', default: false, describe: 'import the dump file at start' })
     .option('save', { alias: 's', type: 'boolean', default: false, describe: 'save the dump file at exit' })
     .option('config', { alias: 'c', type: 'string', default: DEFAULT_IPCAD_CONF, describe: 'the ipcad.conf to read' })
-    .option('metrics-listen', { type: 'string', default: DEFAULTS.metricsListen, describe: 'metrics and the read-only JSON API on ADDRESS:PORT, or off' })
-    .option('log-level', { type: 'string', default: DEFAULTS.logLevel, describe: 'debug, info, warn or error' })
-    .option('status-interval', { type: 'string', default: 0, describe: 'seconds between status lines (0: none)' })
+    .option('metrics-listen', { type: 'string', describe: `Prometheus metrics, /healthz, /readyz on ADDRESS:PORT, or off (default ${DEFAULTS.metricsListen})` })
+    .option('api-listen', {
+      type: 'string',
+      describe: 'the read-only JSON API (accounting table, flow cache) on ADDRESS:PORT, or off (default off; ipcad.conf: api-listen = …)',
+    })
+    .option('log-level', { type: 'string', describe: `debug, info, warn or error (default ${DEFAULTS.logLevel})` })
+    .option('status-interval', { type: 'string', describe: 'seconds between status lines (default 0: none)' })
+    .epilogue(
+      `The long options can also come from the environment: ${IPCAD_ENV_OPTIONS.map(environmentName).join(', ')}; ` +
+        'a flag wins over its variable, the variable over ipcad.conf.',
+    )
     .strict()
     .version(false)
     .help()
@@ -105,19 +118,38 @@ export function parseIpcadCommandLine(argv: string[]): IpcadCliResult {
   if (output !== '' || args['help'] === true) return { kind: 'exit', output };
   const configFile = resolve(String(args['config']));
   const conf = readConfig(configFile);
-  return {
-    kind: 'ipcad',
-    ...translateIpcadConfig(conf, {
-      configFile,
-      detach: args['detach'] === true,
-      restoreOnStart: args['restore'] === true,
-      saveOnExit: args['save'] === true,
-      metricsListen: args['metricsListen'],
-      logLevel: args['logLevel'],
-      statusInterval: args['statusInterval'],
-    }),
+  // a flag, else its FLOWPROBE_* variable (whose name a bad value's message gives)
+  const origins = new Map<string, string>();
+  const given = (name: (typeof IPCAD_ENV_OPTIONS)[number], flag: unknown): unknown => {
+    if (flag !== undefined) return flag;
+    const value = process.env[environmentName(name)];
+    if (value !== undefined) origins.set(name, environmentName(name));
+    return value;
   };
+  try {
+    return {
+      kind: 'ipcad',
+      ...translateIpcadConfig(conf, {
+        configFile,
+        detach: args['detach'] === true,
+        restoreOnStart: args['restore'] === true,
+        saveOnExit: args['save'] === true,
+        metricsListen: given('metrics-listen', args['metricsListen']) ?? DEFAULTS.metricsListen,
+        apiListen: given('api-listen', args['apiListen']),
+        logLevel: given('log-level', args['logLevel']) ?? DEFAULTS.logLevel,
+        statusInterval: given('status-interval', args['statusInterval']) ?? 0,
+      }),
+    };
+  } catch (error) {
+    const name = error instanceof UsageError ? /^--([a-z-]+): /.exec(error.message)?.[1] : undefined;
+    const origin = name === undefined ? undefined : origins.get(name);
+    if (origin === undefined) throw error;
+    throw new UsageError(`--${name} (from ${origin}): ${(error as UsageError).message.slice(name!.length + 4)}`);
+  }
 }
+
+/** `flowprobe ipcad`'s long options that FLOWPROBE_* variables may give (its -d, -r, -s, -c are IPCAD's own). */
+export const IPCAD_ENV_OPTIONS = ['metrics-listen', 'api-listen', 'log-level', 'status-interval'] as const;
 
 export interface IpcadCommandLine {
   configFile: string;
@@ -125,6 +157,8 @@ export interface IpcadCommandLine {
   restoreOnStart: boolean;
   saveOnExit: boolean;
   metricsListen: unknown;
+  /** --api-listen (or its variable); undefined: ipcad.conf's api-listen, else off */
+  apiListen?: unknown;
   logLevel: unknown;
   statusInterval: unknown;
 }
@@ -148,6 +182,19 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
   if (conf.dumpFile === undefined && (cli.restoreOnStart || cli.saveOnExit)) {
     conf.warnings.push(`${file}: -r/-s given but no "dumpfile = PATH": nothing is restored or saved`);
   }
+  if (conf.gid !== undefined && conf.uid === undefined) {
+    throw new ConfigError(`${file}: gid = ${conf.gid} without uid: changing the group alone would leave the probe root; give uid = N too`);
+  }
+  if (conf.uid !== undefined) {
+    // looked up now, so that a typo is named as the statement it is (the drop itself comes once the probe is up)
+    try {
+      resolveIdentity(conf.uid, conf.gid);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      const statement = /^--group: /.test(error.message) ? `gid = ${conf.gid}` : `uid = ${conf.uid}`;
+      throw new ConfigError(`${file}: ${statement}: ${error.message.replace(/^--(user|group): /, '').replace('give --group too', 'give gid = N too')}`);
+    }
+  }
   const options: ProbeOptions = {
     interfaces: conf.interfaces.map((i) => ({ name: i.name, ifIndex: undefined, promiscuous: i.promiscuous, filter: i.filter })),
     read: undefined,
@@ -166,8 +213,8 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
     exportRate: DEFAULTS.exportRate,
     exportQueue: DEFAULTS.exportQueue,
     filter: '',
-    // IPCAD's uid/gid: dropped once the captures and sockets are open (the rsh server then needs
-    // CAP_NET_BIND_SERVICE for its reserved-port connect-back, as IPCAD's did)
+    // IPCAD's uid/gid: dropped once the captures and every listener are open, the pid file
+    // written and the rsh connect-back helper started (which keeps CAP_NET_BIND_SERVICE alone)
     user: conf.uid,
     group: conf.gid,
     onInterfaceLoss: 'exit',
@@ -177,6 +224,15 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
     logLevel: logLevelOption('log-level', cli.logLevel),
     statusInterval: secondsOption('status-interval', cli.statusInterval, 0, 86400),
   };
+  // Paths never depend on the working directory (/ under systemd, while running as root).
+  if (conf.chroot !== undefined && !isAbsolute(conf.chroot)) {
+    throw new ConfigError(`${file}: chroot = ${conf.chroot}: give an absolute directory`);
+  }
+  if (conf.dumpFile !== undefined && conf.chroot === undefined && !isAbsolute(conf.dumpFile)) {
+    throw new ConfigError(
+      `${file}: dumpfile = ${conf.dumpFile}: a relative path needs chroot = DIR (it is then DIR/${conf.dumpFile}); otherwise give an absolute path`,
+    );
+  }
   const chroot = conf.chroot === undefined ? undefined : resolve(conf.chroot);
   // the pid file is written by the parent, before any confinement: as given
   const pidFile = conf.pidFile !== undefined ? resolve(conf.pidFile) : cli.detach ? DEFAULT_PID_FILE : undefined;
@@ -202,6 +258,7 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
       dumpFile: conf.dumpFile === undefined ? undefined : inside(chroot, conf.dumpFile),
       chroot,
       pidFile,
+      apiListen: parseListenAddress('api-listen', cli.apiListen ?? conf.apiListen ?? 'off'),
       warnings: conf.warnings,
     },
   };

@@ -2,6 +2,13 @@ import { isIP } from 'node:net';
 import type { CollectorAddress } from '../export/collector.js';
 import { LOG_LEVELS, type LogLevel } from '../log/levels.js';
 
+/** Every long option can also come from FLOWPROBE_<NAME>: --active-timeout ← FLOWPROBE_ACTIVE_TIMEOUT. */
+export const ENV_PREFIX = 'FLOWPROBE';
+
+export function environmentName(option: string): string {
+  return `${ENV_PREFIX}_${option.toUpperCase().replace(/-/g, '_')}`;
+}
+
 /** A mistake the user can fix: reported as one line, exit code 2. */
 export class UsageError extends Error {
   readonly code = 'E_USAGE';

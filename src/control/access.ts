@@ -45,6 +45,21 @@ export class RshAccess {
     }
     return 'deny';
   }
+
+  /**
+   * Could any user from `address` be let in? Asked before the rsh server connects back
+   * to the client, which it does only for a host some line may admit: lines are read in
+   * order as levelOf reads them, and a line for any user ends the search.
+   */
+  admitsHost(address: string): boolean {
+    const from = normalizeAddress(address);
+    for (const rule of this.rules) {
+      if (!rule.addresses.has(from)) continue;
+      if (rule.level !== 'deny') return true;
+      if (rule.user === undefined) return false;
+    }
+    return false;
+  }
 }
 
 /** ::ffff:127.0.0.1 → 127.0.0.1 */

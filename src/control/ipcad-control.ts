@@ -3,14 +3,18 @@
  * service, the rsh server, the JSON API, the dump at start (-r) and exit (-s),
  * the pid file, and IPCAD's start-up messages.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { IpcadOptions } from '../config/ipcad-options.js';
 import type { Logger } from '../log/logger.js';
 import type { ProbeStats, RshStats } from '../stats/probe-stats.js';
+import type { Identity } from '../privileges/identity.js';
 import { RshAccess } from './access.js';
+import { ConnectBackHelper } from './connect-back.js';
 import { ipcadApi, type ApiHandler } from './http-api.js';
 import { IpcadService, ServiceError, type DataPlaneAccess } from './ipcad-service.js';
 import { CommandCounters, runCommand } from './run-command.js';
+import { PidFileError, removePidFile, writePidFile } from './pid-file.js';
 import { RshServer } from './rsh-server.js';
 
 export interface IpcadControlInputs {
@@ -25,6 +29,8 @@ export interface IpcadControlInputs {
   stop(): void;
   log: Logger;
   version: string;
+  /** ipcad.conf's uid/gid: the user the probe drops to once this is started (undefined: no drop) */
+  dropTo?: Identity | undefined;
 }
 
 export interface IpcadControl {
@@ -34,6 +40,8 @@ export interface IpcadControl {
   service: IpcadService;
   /** the data plane has ended with this active table: save it if -s */
   finish(finalRows: ArrayBuffer | undefined): void;
+  /** privileges were dropped to `dropTo`: say what that means for the dump file */
+  privilegesDropped(): void;
   close(): Promise<void>;
 }
 
@@ -87,6 +95,7 @@ export async function startIpcadControl(inputs: IpcadControlInputs): Promise<Ipc
   const counters = new CommandCounters();
 
   let rsh: RshServer | undefined;
+  let helper: ConnectBackHelper | undefined;
   if (ipcad.rsh.listen.length > 0) {
     if (!canBindReservedPorts()) {
       log.warn(
@@ -95,8 +104,24 @@ export async function startIpcadControl(inputs: IpcadControlInputs): Promise<Ipc
       );
     }
     const access = await RshAccess.resolve(ipcad.rsh.access, (message) => log.warn(message));
+    // Every request connects back from a reserved port: after the drop only the helper can.
+    if (inputs.dropTo !== undefined && inputs.dropTo.uid !== 0 && canBindReservedPorts()) {
+      const user = `${inputs.dropTo.user} (uid ${inputs.dropTo.uid})`;
+      try {
+        helper = await ConnectBackHelper.start(inputs.dropTo, (why) =>
+          log.error(`rsh: the connect-back helper exited (${why}): rsh requests fail from now on (counted as connect_back_failed)`),
+        );
+        log.info(`rsh: once privileges are dropped to ${user}, connect-backs go through a helper process (${helper.description})`);
+      } catch (error) {
+        log.warn(
+          `rsh: cannot start the connect-back helper (${(error as Error).message}): once privileges are dropped to ${user}, ` +
+            'every rsh request fails (counted as connect_back_failed)',
+        );
+      }
+    }
     try {
       rsh = await RshServer.listen({
+        connectBack: helper,
         addresses: ipcad.rsh.listen,
         port: ipcad.rsh.port,
         timeoutMs: ipcad.rsh.timeoutSeconds * 1000,
@@ -110,12 +135,14 @@ export async function startIpcadControl(inputs: IpcadControlInputs): Promise<Ipc
       });
     } catch (error) {
       service.close();
+      helper?.close();
       throw error;
     }
     for (const address of ipcad.rsh.listen) log.info(`Configured RSH Server listening at ${address}`);
     log.info(
       `rsh: ${ipcad.rsh.access.length} access lines, ${ipcad.rsh.maxClients} client slots, ${ipcad.rsh.timeoutSeconds} s timeout; ` +
-        'answering needs root or CAP_NET_BIND_SERVICE for every request (keep it if privileges are dropped)',
+        'answering needs root or CAP_NET_BIND_SERVICE for every request' +
+        (helper === undefined ? '' : ' (after the drop to uid, the connect-back helper holds it)'),
     );
   }
 
@@ -132,9 +159,10 @@ export async function startIpcadControl(inputs: IpcadControlInputs): Promise<Ipc
 
   if (ipcad.pidFile !== undefined) {
     try {
-      writeFileSync(ipcad.pidFile, `${process.pid}\n`);
+      writePidFile(ipcad.pidFile);
     } catch (error) {
-      log.warn(`pidfile ${ipcad.pidFile}: cannot write it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      if (!(error instanceof PidFileError)) throw error;
+      log.warn(error.message);
     }
   }
 
@@ -166,14 +194,29 @@ export async function startIpcadControl(inputs: IpcadControlInputs): Promise<Ipc
         log.error(error.message);
       }
     },
+    privilegesDropped() {
+      const dropTo = inputs.dropTo;
+      if (dropTo === undefined || ipcad.dumpFile === undefined) return;
+      const dir = dirname(ipcad.dumpFile);
+      try {
+        accessSync(dir, constants.W_OK);
+      } catch {
+        log.warn(
+          `${dir} is not writable by ${dropTo.user} (uid ${dropTo.uid}): dump and -s cannot save ${ipcad.dumpFile} ` +
+            `(chown ${dropTo.uid}:${dropTo.gid} ${dir}, mode 0700)`,
+        );
+      }
+    },
     async close() {
       service.close();
       await rsh?.close();
+      helper?.close();
       if (ipcad.pidFile !== undefined) {
         try {
-          if (readFileSync(ipcad.pidFile, 'utf8').trim() === String(process.pid)) rmSync(ipcad.pidFile, { force: true });
-        } catch {
-          // gone already
+          removePidFile(ipcad.pidFile);
+        } catch (error) {
+          // after a privilege drop, a root-owned directory (/var/run) keeps it
+          log.warn(`pidfile ${ipcad.pidFile}: cannot remove it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
         }
       }
     },

@@ -11,13 +11,15 @@
  *   the second one), or 1 then a one-line error.
  *
  * As rshd does, a client whose source port (or stderr port) is not reserved is
- * turned away, and the user is checked against the access lines. Sessions are
+ * turned away, and the user is checked against the access lines. A host no
+ * access line admits is turned away at once, before any connect-back. Sessions are
  * limited in number; one that does not send its request within the timeout is
  * dropped. Every outcome is counted.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { RshLevel } from '../config/ipcad-conf.js';
 import type { RshAccess } from './access.js';
+import { ConnectBackError, RESERVED_HIGH, RESERVED_LOW, ReservedPortDialer, type ConnectBack } from './reserved-port.js';
 
 export const RSH_OUTCOMES = [
   /** a command ran (or was answered with its own error) */
@@ -62,10 +64,10 @@ export interface RshServerOptions {
   maxClients: number;
   access: RshAccess;
   run(command: string, level: RshLevel, client: RshClient): Promise<RshReply>;
+  /** how to connect back from a reserved port; in-process unless privileges are to be dropped */
+  connectBack?: ConnectBack | undefined;
 }
 
-const RESERVED_LOW = 512;
-const RESERVED_HIGH = 1023;
 const MAX_PORT_STRING = 5;
 const MAX_USER = 256;
 const MAX_COMMAND = 4096;
@@ -86,9 +88,11 @@ export class RshServer {
   private readonly servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
   private sessions = 0;
-  private nextLocalPort = RESERVED_HIGH;
+  private readonly connectBack: ConnectBack;
 
-  private constructor(private readonly options: RshServerOptions) {}
+  private constructor(private readonly options: RshServerOptions) {
+    this.connectBack = options.connectBack ?? new ReservedPortDialer();
+  }
 
   static async listen(options: RshServerOptions): Promise<RshServer> {
     const rsh = new RshServer(options);
@@ -172,6 +176,15 @@ export class RshServer {
       socket.destroySoon();
       return;
     }
+    if (!this.options.access.admitsHost(clientAddress)) {
+      // No line lets anyone in from there: turned away before the connect-back, so a host
+      // that may not use the server cannot make it open connections to ports of its choosing.
+      // (A real client reports "protocol failure in circuit setup": it waits for that connection.)
+      this.count('denied');
+      socket.end('\x01Permission denied.\n');
+      socket.destroySoon();
+      return;
+    }
 
     let stderr: Socket | undefined;
     let finished = false;
@@ -251,35 +264,16 @@ export class RshServer {
     if (!(port >= RESERVED_LOW && port <= RESERVED_HIGH)) {
       throw Object.assign(new Error('Permission denied: the stderr port is not reserved.'), { outcome: 'bad_stderr_port' as const });
     }
-    const host = socket.remoteAddress!;
-    const localAddress = socket.localAddress!;
-    // Try reserved ports from the top down, as rresvport(3) does; skip those in use.
-    for (let tries = 0; tries <= RESERVED_HIGH - RESERVED_LOW; tries++) {
-      const localPort = this.nextLocalPort;
-      this.nextLocalPort = localPort === RESERVED_LOW ? RESERVED_HIGH : localPort - 1;
-      const channel = await new Promise<Socket | NodeJS.ErrnoException>((resolve) => {
-        const s = connect({ host, port, localAddress, localPort });
-        s.once('connect', () => {
-          s.removeAllListeners('error');
-          resolve(s);
-        });
-        s.once('error', (error: NodeJS.ErrnoException) => {
-          s.destroy();
-          resolve(error);
-        });
-      });
-      if (!(channel instanceof Error)) {
-        this.track(channel);
-        channel.on('data', () => undefined); // the client's signal numbers: not acted on
-        return channel;
-      }
-      if (channel.code !== 'EADDRINUSE' && channel.code !== 'EADDRNOTAVAIL') {
-        throw Object.assign(new Error(`Cannot connect back to the stderr port (${channel.code ?? 'error'}).`), {
-          outcome: 'connect_back_failed' as const,
-        });
-      }
+    let channel: Socket;
+    try {
+      channel = await this.connectBack.connect(socket.remoteAddress!, port, socket.localAddress!);
+    } catch (error) {
+      const message = error instanceof ConnectBackError ? error.message : `Cannot connect back to the stderr port (${(error as Error).message}).`;
+      throw Object.assign(new Error(message), { outcome: 'connect_back_failed' as const });
     }
-    throw Object.assign(new Error('No reserved port free to connect back from.'), { outcome: 'connect_back_failed' as const });
+    this.track(channel);
+    channel.on('data', () => undefined); // the client's signal numbers: not acted on
+    return channel;
   }
 
   private async answer(

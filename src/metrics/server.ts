@@ -1,7 +1,8 @@
 /**
  * The read-only HTTP endpoint: /metrics (Prometheus text), /healthz (the process
- * answers), /readyz (capturing and exporting), and in ipcad mode the read-only
- * commands as JSON under /api/v1/. Nothing on it changes state.
+ * answers), /readyz (capturing and exporting). Nothing on it changes state. The
+ * plumbing (listen, GET/HEAD only, replies) also serves the IPCAD JSON API on its own
+ * listener (src/control/http-api.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,9 +10,6 @@ import type { ListenAddress } from '../config/options.js';
 import type { ProbeMetrics } from './metrics.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
-
-/** Extra read-only JSON routes under /api/ (the IPCAD commands); undefined while not yet available. */
-export type ApiRoutes = (path: string, query: URLSearchParams) => Promise<{ status: number; body: unknown }> | undefined;
 
 export class MetricsListenError extends Error {
   constructor(
@@ -25,22 +23,34 @@ export class MetricsListenError extends Error {
 
 const PATHS = ['/metrics', '/healthz', '/readyz'] as const;
 
-export class MetricsServer {
+/** A listening read-only HTTP server. */
+export class ReadOnlyHttpServer {
   private constructor(
     private readonly server: Server,
     /** where it listens, as a URL prefix (the real port when 0 was asked for) */
     readonly url: string,
   ) {}
 
+  /**
+   * Listen on `address` for GET and HEAD (anything else: 405); `handle` answers those.
+   * A failure to listen is a MetricsListenError naming `--${option}`.
+   */
   static async listen(
+    option: string,
     address: ListenAddress,
-    metrics: ProbeMetrics,
-    readiness: () => Readiness,
-    api?: ApiRoutes,
-  ): Promise<MetricsServer> {
+    handle: (request: IncomingMessage, response: ServerResponse, url: URL) => Promise<void>,
+  ): Promise<ReadOnlyHttpServer> {
     const server = createServer((request, response) => {
-      handle(request, response, metrics, readiness, api).catch((error: unknown) => {
-        if (!response.headersSent) reply(response, request, 500, `scrape failed: ${(error as Error).message}\n`);
+      const answer = async (): Promise<void> => {
+        if (request.method !== 'GET' && request.method !== 'HEAD') {
+          response.setHeader('Allow', 'GET, HEAD');
+          reply(response, request, 405, 'read-only: GET or HEAD\n');
+          return;
+        }
+        await handle(request, response, new URL(request.url ?? '/', 'http://probe'));
+      };
+      answer().catch((error: unknown) => {
+        if (!response.headersSent) reply(response, request, 500, `failed: ${(error as Error).message}\n`);
         else response.destroy();
       });
     });
@@ -49,12 +59,12 @@ export class MetricsServer {
       server.once('error', (error: NodeJS.ErrnoException) => {
         const code = error.code ?? 'unknown';
         const hint = code === 'EADDRINUSE' ? 'in use (another probe?); give another ADDRESS:PORT or off' : code;
-        reject(new MetricsListenError(code, `--metrics-listen ${formatListen(address)}: cannot listen: ${hint}`));
+        reject(new MetricsListenError(code, `--${option} ${formatListen(address)}: cannot listen: ${hint}`));
       });
       server.listen(address.port, address.host, () => resolve());
     });
     const bound = server.address() as AddressInfo;
-    return new MetricsServer(server, `http://${formatListen({ host: address.host, port: bound.port })}`);
+    return new ReadOnlyHttpServer(server, `http://${formatListen({ host: address.host, port: bound.port })}`);
   }
 
   close(): Promise<void> {
@@ -65,6 +75,13 @@ export class MetricsServer {
   }
 }
 
+export const MetricsServer = {
+  listen(address: ListenAddress, metrics: ProbeMetrics, readiness: () => Readiness): Promise<ReadOnlyHttpServer> {
+    return ReadOnlyHttpServer.listen('metrics-listen', address, (request, response, url) => handle(request, response, url.pathname, metrics, readiness));
+  },
+};
+export type MetricsServer = ReadOnlyHttpServer;
+
 export function formatListen(address: ListenAddress): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
@@ -72,22 +89,10 @@ export function formatListen(address: ListenAddress): string {
 async function handle(
   request: IncomingMessage,
   response: ServerResponse,
+  path: string,
   metrics: ProbeMetrics,
   readiness: () => Readiness,
-  api: ApiRoutes | undefined,
 ): Promise<void> {
-  if (request.method !== 'GET' && request.method !== 'HEAD') {
-    response.setHeader('Allow', 'GET, HEAD');
-    reply(response, request, 405, 'read-only: GET or HEAD\n');
-    return;
-  }
-  const url = new URL(request.url ?? '/', 'http://probe');
-  const path = url.pathname;
-  if (api !== undefined && path.startsWith('/api/')) {
-    const answer = await (api(path, url.searchParams) ?? Promise.resolve({ status: 503, body: { error: 'starting: the capture is not open yet' } }));
-    reply(response, request, answer.status, JSON.stringify(answer.body, null, 2) + '\n', 'application/json; charset=utf-8');
-    return;
-  }
   switch (path) {
     case '/metrics':
       reply(response, request, 200, await metrics.scrape(), metrics.contentType);
@@ -108,7 +113,7 @@ async function handle(
   }
 }
 
-function reply(
+export function reply(
   response: ServerResponse,
   request: IncomingMessage,
   status: number,
