@@ -103,6 +103,23 @@ function classifyEthertype(type: number): DecodeResult {
 }
 
 /**
+ * A link header's type is not IPv4: step over the VLAN tags that may follow it
+ * (each a TCI and the next type, at `offset`), as on Ethernet. Linux cooked
+ * captures (`-i any`) carry them the same way: the TPID in the protocol field,
+ * the tags at the start of the payload. Returns the IPv4 header's offset, or
+ * the negated reason the frame is skipped (a number, so nothing is allocated).
+ */
+function ipv4AfterTags(frame: Uint8Array, start: number, caplen: number, type: number, offset: number): number {
+  let tags = 0;
+  while (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD) {
+    if (caplen < offset + 4 || ++tags > MAX_VLAN_TAGS) return -DecodeResult.truncatedLink;
+    type = (frame[start + offset + 2]! << 8) | frame[start + offset + 3]!;
+    offset += 4;
+  }
+  return type === ETHERTYPE_IPV4 ? offset : -classifyEthertype(type);
+}
+
+/**
  * Decode one captured frame into `out`.
  * @param frame   the bytes holding the frame (a reused buffer, or a file's read chunk)
  * @param caplen  bytes captured
@@ -120,33 +137,37 @@ export function decodeFrame(
   let offset: number;
   out.linkIfIndex = 0;
   switch (linkType) {
+    // Untagged IPv4 costs one comparison; anything else goes through the tags.
     case LinkType.ethernet: {
       if (caplen < 14) return DecodeResult.truncatedLink;
-      let type = (frame[start + 12]! << 8) | frame[start + 13]!;
+      const type = (frame[start + 12]! << 8) | frame[start + 13]!;
       offset = 14;
-      let tags = 0;
-      while (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD) {
-        if (caplen < offset + 4 || ++tags > MAX_VLAN_TAGS) return DecodeResult.truncatedLink;
-        type = (frame[start + offset + 2]! << 8) | frame[start + offset + 3]!;
-        offset += 4;
+      if (type !== ETHERTYPE_IPV4) {
+        offset = ipv4AfterTags(frame, start, caplen, type, offset);
+        if (offset < 0) return -offset as DecodeResult;
       }
-      if (type !== ETHERTYPE_IPV4) return classifyEthertype(type);
       break;
     }
     case LinkType.linuxSll: {
       if (caplen < 16) return DecodeResult.truncatedLink;
       const type = (frame[start + 14]! << 8) | frame[start + 15]!;
-      if (type !== ETHERTYPE_IPV4) return classifyEthertype(type);
       offset = 16;
+      if (type !== ETHERTYPE_IPV4) {
+        offset = ipv4AfterTags(frame, start, caplen, type, offset);
+        if (offset < 0) return -offset as DecodeResult;
+      }
       break;
     }
     case LinkType.linuxSll2: {
       if (caplen < 20) return DecodeResult.truncatedLink;
       const type = (frame[start]! << 8) | frame[start + 1]!;
-      if (type !== ETHERTYPE_IPV4) return classifyEthertype(type);
+      offset = 20;
+      if (type !== ETHERTYPE_IPV4) {
+        offset = ipv4AfterTags(frame, start, caplen, type, offset);
+        if (offset < 0) return -offset as DecodeResult;
+      }
       out.linkIfIndex =
         ((frame[start + 4]! << 24) | (frame[start + 5]! << 16) | (frame[start + 6]! << 8) | frame[start + 7]!) >>> 0;
-      offset = 20;
       break;
     }
     case LinkType.raw: {
