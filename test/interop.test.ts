@@ -109,9 +109,14 @@ describe('the datagrams on the wire', () => {
     ]);
     const synthetic = join(work, 'synthetic.pcap');
     writeSyntheticCapture({ path: synthetic, packets: 20_000, flows: 2_000, seed: 11 });
+    // two runs, told apart by their engine id: each has its own flow_sequence from 0
+    const runs = [
+      { file: fixture('basic.pcap'), engineId: 9 },
+      { file: synthetic, engineId: 10 },
+    ];
     const results = [];
-    for (const file of [fixture('basic.pcap'), synthetic]) {
-      results.push(await runProbe(['-r', file, '-n', `127.0.0.1:${port}`, '--engine-type', '7', '--engine-id', '9']));
+    for (const { file, engineId } of runs) {
+      results.push(await runProbe(['-r', file, '-n', `127.0.0.1:${port}`, '--engine-type', '7', '--engine-id', String(engineId)]));
     }
     await new Promise((r) => setTimeout(r, 500));
     tshark.child.kill('SIGTERM');
@@ -135,20 +140,39 @@ describe('the datagrams on the wire', () => {
     const rows = fields.stdout.trim().split('\n').map((l) => l.split('\t'));
     const expectedDatagrams = results.reduce((a, r) => a + summaryNumber(r.stderr, /in (\d+) datagrams/), 0);
     assert.equal(rows.length, expectedDatagrams);
-    let sequence = 0;
-    let records = 0;
-    for (const [udpLength, version, count, seq, engineType, engineId] of rows) {
-      const n = Number(count);
-      assert.equal(version, '5');
-      assert.ok(n >= 1 && n <= 30, `count ${n}`);
-      assert.equal(Number(udpLength) - 8, 24 + 48 * n, 'datagram is exactly 24 + 48·n bytes');
-      assert.equal(engineType, '7');
-      assert.equal(engineId, '9');
-      // each run starts its own sequence at 0
-      if (Number(seq) === 0 && records > 0) sequence = 0;
-      assert.equal(Number(seq), sequence, 'flow_sequence counts records');
-      sequence += n;
-      records += n;
-    }
+    assertSequences(rows, runs.map((r) => r.engineId), results.map((r) => summaryNumber(r.stderr, /(\d+) records sent/)));
+  });
+
+  test('the sequence check fails on a flow_sequence that goes back to 0 within a run', () => {
+    const row = (seq: number, count: number, engineId: number): string[] => [String(8 + 24 + 48 * count), '5', String(count), String(seq), '7', String(engineId)];
+    const good = [row(0, 30, 9), row(30, 5, 9), row(0, 30, 10), row(30, 30, 10), row(60, 1, 10)];
+    assertSequences(good, [9, 10], [35, 61]);
+    const reset = [row(0, 30, 9), row(30, 5, 9), row(0, 30, 10), row(0, 30, 10), row(30, 1, 10)];
+    assert.throws(() => assertSequences(reset, [9, 10], [35, 61]), /flow_sequence/);
+    const gap = [row(0, 30, 9), row(31, 4, 9), row(0, 30, 10), row(30, 30, 10), row(60, 1, 10)];
+    assert.throws(() => assertSequences(gap, [9, 10], [34, 61]), /flow_sequence/);
   });
 });
+
+/**
+ * Each run's datagrams (tshark rows: udp.length, version, count, sequence, engine
+ * type, engine id; told apart by engine id, in capture order) are exactly 24 + 48·n
+ * bytes, and their flow_sequence starts at 0 and then always equals the records sent
+ * before: a reset or a gap within a run fails, as it would make a collector count
+ * lost flows.
+ */
+function assertSequences(rows: string[][], engineIds: number[], recordsPerRun: number[]): void {
+  const next = new Map(engineIds.map((id) => [String(id), 0]));
+  for (const [i, [udpLength, version, count, seq, engineType, engineId]] of rows.entries()) {
+    const n = Number(count);
+    assert.equal(version, '5');
+    assert.ok(n >= 1 && n <= 30, `count ${n}`);
+    assert.equal(Number(udpLength) - 8, 24 + 48 * n, 'datagram is exactly 24 + 48·n bytes');
+    assert.equal(engineType, '7');
+    const expected = next.get(engineId!);
+    assert.ok(expected !== undefined, `datagram ${i} from engine id ${engineId}, not one of the runs'`);
+    assert.equal(Number(seq), expected, `datagram ${i} (engine id ${engineId}): flow_sequence ${seq}, but ${expected} records went before`);
+    next.set(engineId!, expected + n);
+  }
+  assert.deepEqual([...next.values()], recordsPerRun, 'records per run');
+}
