@@ -595,6 +595,39 @@ describe('decodeFrame: other link types', () => {
         const nine = frameOf(ETH_VLAN, tagsThen([1, 2, 3, 4, 5, 6, 7, 8, 9], [...new Array<number>(8).fill(ETH_VLAN), ETH_IPV4], tcpPacket()));
         assert.equal(decode(nine, linkType).result, DecodeResult.truncatedLink, 'more than 8 tags');
       });
+
+      it(`${name}: QinQ as Linux 6.18 shows it: IPv4 named in front of the inner tag, the packet after that tag decoded`, () => {
+        // SLL (libpcap put the outer tag back): 0x88a8, TCI, 0x0800, inner TCI, 0x0800, IPv4;
+        // SLL2 (it does not): 0x0800, inner TCI, 0x0800, IPv4. PCP 5 makes the TCI start 0xb;
+        // PCP 2 makes it start 0x4, which reads as IPv4 with a header or total length that cannot be.
+        for (const pcp of [5, 2, 0]) {
+          const innerTag = [...u16((pcp << 13) | 20), ...u16(ETH_IPV4)];
+          const frames = [
+            frameOf(ETH_QINQ, [...u16(100), ...u16(ETH_IPV4), ...innerTag, ...tcpPacket()]),
+            frameOf(ETH_IPV4, [...innerTag, ...tcpPacket()]),
+          ];
+          for (const frame of frames) {
+            const d = decode(frame, linkType);
+            assertOk(d);
+            assert.equal(d.p.srcAddr, ip('10.0.0.1'));
+            assert.equal(d.p.dstPort, 443);
+            assert.equal(d.p.ipLength, 140);
+            assert.equal(d.p.tcpFlags, TCP_ACK | TCP_PSH);
+          }
+        }
+      });
+
+      it(`${name}: a bad IPv4 header that is no tag in front of IPv4 keeps its reason`, () => {
+        assert.equal(decode(frameOf(ETH_IPV4, tcpPacket({ version: 6 })), linkType).result, DecodeResult.badVersion);
+        assert.equal(decode(frameOf(ETH_IPV4, tcpPacket({ ihl: 3 })), linkType).result, DecodeResult.badHeaderLength);
+        assert.equal(decode(frameOf(ETH_IPV4, tcpPacket({ totalLength: 9000 })), linkType).result, DecodeResult.badTotalLength);
+        // a tag, then ARP: not IPv4 after all
+        assert.equal(decode(frameOf(ETH_IPV4, [...u16(20), ...u16(ETH_ARP), ...new Array<number>(28).fill(0)]), linkType).result, DecodeResult.badVersion);
+        // a tag, then a broken IPv4 header: the first reason stands
+        assert.equal(decode(frameOf(ETH_IPV4, [...u16(20), ...u16(ETH_IPV4), ...tcpPacket({ version: 5 })]), linkType).result, DecodeResult.badVersion);
+        // Ethernet shows tags as they are: no second reading there
+        assert.equal(decode(ethernet(ETH_IPV4, [...u16(20), ...u16(ETH_IPV4), ...tcpPacket()]), LinkType.ethernet).result, DecodeResult.badVersion);
+      });
     }
   });
 

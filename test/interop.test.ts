@@ -5,12 +5,14 @@
  */
 import { FIXTURE_FILES, fixture } from './helpers/fixtures.js';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Nfcapd } from './helpers/nfcapd.js';
-import { freeUdpPort, run, runProbe, start, waitFor } from './helpers/processes.js';
+import { VethPair, namespaceForSuite } from './helpers/netns.js';
+import { pcapBytes } from './helpers/pcap-writer.js';
+import { freeUdpPort, isRoot, run, runProbe, start, startProbe, stopped, waitFor } from './helpers/processes.js';
 import { tsharkFlowTotals } from './helpers/tshark.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
@@ -90,6 +92,52 @@ test('a flow over 4 GiB becomes several records, none wrapped, summing to the to
   } finally {
     await nfcapd.dispose();
   }
+});
+
+describe('live, -i any: VLAN-tagged frames as Linux cooked captures show them', { skip: isRoot() ? false : 'needs root for network namespaces (CI runs as root)' }, () => {
+  const net = new VethPair('v');
+  const work = namespaceForSuite(net, 'vlan-any');
+
+  test('vlan.pcap replayed over a veth pair: nfcapd receives what tshark counts in the file, per 5-tuple', async () => {
+    // after the fixture, one PPPoE discovery frame: once the probe has counted it, it has seen every frame before it
+    const marker = join(work, 'marker.pcap');
+    const padi = [...[0xff, 0xff, 0xff, 0xff, 0xff, 0xff], ...[0x02, 0, 0, 0, 0, 0x63], 0x88, 0x63, 0x11, 0x09, 0, 0, 0, 0];
+    writeFileSync(marker, pcapBytes(1, [{ time: 1767225700, frame: Uint8Array.from(padi) }]));
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    const metrics = '127.0.0.1:9464';
+    const probe = startProbe(['-i', 'any', '-n', `127.0.0.1:${nfcapd.port}`, '--metrics-listen', metrics, '--status-interval', '0'], {
+      prefix: net.exec(net.nsB),
+    });
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 60_000, 'the probe to open the capture');
+      assert.match(probe.stderrSoFar(), /capturing on any \(Linux cooked/);
+      const replay = await run('ip', ['netns', 'exec', net.nsA, 'tcpreplay', '-q', '-i', net.ifA, fixture('vlan.pcap'), marker]);
+      assert.equal(replay.code, 0, replay.stderr);
+      await waitFor(
+        async () => {
+          const scrape = await run('ip', ['netns', 'exec', net.nsB, 'curl', '-sf', `http://${metrics}/metrics`]);
+          return /^flowprobe_decode_skipped_packets_total\{reason="pppoe"\} [1-9]/m.test(scrape.stdout);
+        },
+        60_000,
+        'the probe to count the marker frame',
+      );
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      // the scrapes themselves are IPv4 on lo, which "any" captures too
+      const replayed = new Map([...(await nfcapd.totals())].filter(([key]) => !key.includes('127.0.0.1')));
+      const [fromTshark, tagged] = await Promise.all([
+        tsharkFlowTotals(fixture('vlan.pcap')),
+        run('tshark', ['-r', fixture('vlan.pcap'), '-Y', 'vlan', '-T', 'fields', '-e', 'frame.number']),
+      ]);
+      assert.ok(tagged.stdout.trim().split('\n').length >= 60, 'most of the frames are tagged');
+      assert.deepEqual(sorted(replayed), sorted(fromTshark));
+    } finally {
+      await stopped(probe);
+      await nfcapd.dispose();
+    }
+  });
 });
 
 describe('the datagrams on the wire', () => {

@@ -156,7 +156,7 @@ export function decodeFrame(
         offset = ipv4AfterTags(frame, start, caplen, type, offset);
         if (offset < 0) return -offset as DecodeResult;
       }
-      break;
+      return decodeCookedIpv4(frame, start, caplen, wirelen, offset, out);
     }
     case LinkType.linuxSll2: {
       if (caplen < 20) return DecodeResult.truncatedLink;
@@ -168,7 +168,7 @@ export function decodeFrame(
       }
       out.linkIfIndex =
         ((frame[start + 4]! << 24) | (frame[start + 5]! << 16) | (frame[start + 6]! << 8) | frame[start + 7]!) >>> 0;
-      break;
+      return decodeCookedIpv4(frame, start, caplen, wirelen, offset, out);
     }
     case LinkType.raw: {
       if (caplen < 1) return DecodeResult.truncatedLink;
@@ -185,6 +185,23 @@ export function decodeFrame(
       return DecodeResult.otherEthertype;
   }
   return decodeIpv4(frame, start + offset, start + caplen, wirelen - offset, out);
+}
+
+/**
+ * IPv4 at `offset` of a Linux cooked capture. Of a double-tagged frame, Linux (seen
+ * on 6.18) puts the innermost protocol, IPv4, in the protocol field but leaves the
+ * inner tag in the payload, and libpcap puts back only the outer one: SLL shows
+ * TPID, TCI, 0x0800, then the inner TCI and type; SLL2 shows 0x0800 and the inner
+ * TCI and type. So where a cooked frame's IPv4 header is bad (version, header
+ * length or total length: a TCI can start with 0x4) and reads as a tag in front of
+ * IPv4 that decodes, that packet is the one counted; anything else keeps its reason.
+ */
+function decodeCookedIpv4(frame: Uint8Array, start: number, caplen: number, wirelen: number, offset: number, out: DecodedPacket): DecodeResult {
+  const result = decodeIpv4(frame, start + offset, start + caplen, wirelen - offset, out);
+  if (result === DecodeResult.ok || result === DecodeResult.truncatedIp) return result;
+  const inner = ipv4AfterTags(frame, start, caplen, ETHERTYPE_VLAN, offset);
+  if (inner < 0 || decodeIpv4(frame, start + inner, start + caplen, wirelen - inner, out) !== DecodeResult.ok) return result;
+  return DecodeResult.ok;
 }
 
 function decodeIpv4(

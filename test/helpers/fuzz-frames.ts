@@ -7,7 +7,8 @@
  * TCP/UDP/UDP-Lite/SCTP/ICMP/other transport, padding, wire length), then given at
  * most one defect: cut by the snapshot length, short on the wire, a bad version,
  * header length or total length, a fragment offset, another protocol, another
- * ethertype. The expected result and fields follow from those choices and the
+ * ethertype, and in cooked frames an inner tag left in front of IPv4 (QinQ as Linux
+ * 6.18 shows it). The expected result and fields follow from those choices and the
  * packet formats (`expectedOutcome`); the frame's bytes are never read back, so the
  * decoder is checked against what was built, not against itself.
  *
@@ -115,6 +116,8 @@ interface FrameDescription {
   /** bytes of the link header without tags */
   linkHeader: number;
   tags: number;
+  /** a cooked frame as Linux 6.18 shows QinQ: IPv4 named in front of an inner tag left in the payload */
+  innerTag: boolean;
   /** the reason a non-IPv4 ethertype gets, or ok for IPv4 */
   payloadClass: DecodeResult;
   ifIndex: number;
@@ -155,6 +158,8 @@ function expectedOutcome(d: FrameDescription, caplen: number, wirelen: number, e
       e.result = d.payloadClass;
       return;
     }
+    // the inner tag is stepped over only when the packet after it decodes: this defect comes alone, on a whole frame
+    if (d.innerTag) ipStart += 4;
   } else if (d.linkType === LinkType.raw) {
     if (caplen < 1) {
       e.result = DecodeResult.truncatedLink;
@@ -229,7 +234,7 @@ export function fuzzFrames(linkType: number, count: number, seed: number, visit:
   };
   const linkHeader = linkHeaderBytes(linkType);
   const d: FrameDescription = {
-    linkType, linkHeader, tags: 0, payloadClass: DecodeResult.ok, ifIndex: 0, version: 4, ihl: 5, tos: 0, totalLength: 0,
+    linkType, linkHeader, tags: 0, innerTag: false, payloadClass: DecodeResult.ok, ifIndex: 0, version: 4, ihl: 5, tos: 0, totalLength: 0,
     fragmentOffset: 0, protocol: 0, srcAddr: 0, dstAddr: 0, srcPort: 0, dstPort: 0, tcpFlags: 0, icmpType: 0, icmpCode: 0,
   };
   const e: FuzzExpectation = {
@@ -244,6 +249,7 @@ export function fuzzFrames(linkType: number, count: number, seed: number, visit:
   const build = (): number => {
     let at = 0;
     d.tags = 0;
+    d.innerTag = false;
     d.payloadClass = DecodeResult.ok;
     d.ifIndex = 0;
     if (linkHeader > 0) {
@@ -351,7 +357,7 @@ export function fuzzFrames(linkType: number, count: number, seed: number, visit:
     sizes.caplen = length;
     sizes.wirelen = random() < 0.2 ? length + int(1600) : length;
     const isIpv4 = d.payloadClass === DecodeResult.ok && d.version === 4;
-    const r = int(isIpv4 ? 11 : 3);
+    const r = int(isIpv4 ? 12 : 3);
     switch (r) {
       case 0:
         e.defect = 'none';
@@ -397,7 +403,9 @@ export function fuzzFrames(linkType: number, count: number, seed: number, visit:
           d.totalLength = int(headerBytes);
         } else if (which === 1) {
           e.defect = 'total length beyond the wire';
-          d.totalLength = sizes.wirelen - ipStart + 1 + int(0x10000 - (sizes.wirelen - ipStart + 1));
+          // not 0x0800 or a TPID: in a cooked frame those would read as a tag in front of IPv4
+          do d.totalLength = sizes.wirelen - ipStart + 1 + int(0x10000 - (sizes.wirelen - ipStart + 1));
+          while (d.totalLength === ETH_IPV4 || TPIDS.includes(d.totalLength));
         } else {
           // shorter than what was built: the rest is padding; the transport header may no longer fit
           e.defect = 'total length shorter than built';
@@ -426,6 +434,21 @@ export function fuzzFrames(linkType: number, count: number, seed: number, visit:
         const [type, reason] = random() < 0.8 ? pick(NON_IPV4) : [otherEthertype(), DecodeResult.otherEthertype];
         put16(typeFieldOf(d.tags - 1), type);
         d.payloadClass = reason;
+        return;
+      }
+      case 10: {
+        if (linkType !== LinkType.linuxSll && linkType !== LinkType.linuxSll2) {
+          e.defect = 'none';
+          return;
+        }
+        // QinQ in a cooked capture of Linux 6.18: the header names IPv4, the inner tag (TCI, 0x0800) comes first
+        e.defect = 'inner tag left in front of IPv4';
+        frame.copyWithin(ipStart + 4, ipStart, length);
+        put16(ipStart, int(0x10000));
+        put16(ipStart + 2, ETH_IPV4);
+        d.innerTag = true;
+        sizes.caplen += 4;
+        sizes.wirelen += 4;
         return;
       }
       default:
