@@ -115,7 +115,8 @@ describe('live, -i any: VLAN-tagged frames as Linux cooked captures show them', 
       assert.equal(replay.code, 0, replay.stderr);
       await waitFor(
         async () => {
-          const scrape = await run('ip', ['netns', 'exec', net.nsB, 'curl', '-sf', `http://${metrics}/metrics`]);
+          const fetchScript = `fetch('http://${metrics}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t), () => {})`;
+          const scrape = await run('ip', ['netns', 'exec', net.nsB, process.execPath, '-e', fetchScript]);
           return /^flowprobe_decode_skipped_packets_total\{reason="pppoe"\} [1-9]/m.test(scrape.stdout);
         },
         60_000,
