@@ -538,6 +538,99 @@ describe('decodeFrame: other link types', () => {
     assert.equal(decode(frame, LinkType.linuxSll2, 20).result, DecodeResult.truncatedIp);
   });
 
+  describe('Linux SLL and SLL2 with VLAN tags (-i any: the TPID in the protocol field, the tags in the payload)', () => {
+    /** Tags as they follow a TPID: each a TCI, then the next type (the last one the payload's). */
+    const tagsThen = (vids: number[], innerTypes: number[], payload: number[]): number[] => [
+      ...vids.flatMap((vid, k) => [
+        ...u16((5 << 13) | (1 << 12) | vid), // 0 + 4k  TCI: PCP 5, DEI 1, VLAN id
+        ...u16(innerTypes[k]!), //             2 + 4k  type of what follows
+      ]),
+      ...payload,
+    ];
+    const cooked: [string, number, (protocol: number, payload: number[]) => number[], number][] = [
+      ['SLL', LinkType.linuxSll, (protocol, payload) => sll(protocol, payload), 16],
+      ['SLL2', LinkType.linuxSll2, (protocol, payload) => sll2(protocol, 7, payload), 20],
+    ];
+    for (const [name, linkType, frameOf, header] of cooked) {
+      it(`${name}: one 802.1Q tag, QinQ 0x88a8 + 0x8100, old QinQ 0x9100 + 0x8100 → the IPv4 packet inside`, () => {
+        const stacks: [number, number[], number[]][] = [
+          [ETH_VLAN, [100], [ETH_IPV4]],
+          [ETH_QINQ, [10, 20], [ETH_VLAN, ETH_IPV4]],
+          [ETH_QINQ_OLD, [4094, 1], [ETH_VLAN, ETH_IPV4]],
+        ];
+        for (const [tpid, vids, types] of stacks) {
+          const d = decode(frameOf(tpid, tagsThen(vids, types, tcpPacket())), linkType);
+          assertOk(d);
+          assert.equal(d.p.srcAddr, ip('10.0.0.1'));
+          assert.equal(d.p.dstAddr, ip('192.168.1.2'));
+          assert.equal(d.p.protocol, PROTO_TCP);
+          assert.equal(d.p.srcPort, 40000);
+          assert.equal(d.p.dstPort, 443);
+          assert.equal(d.p.tcpFlags, TCP_ACK | TCP_PSH);
+          assert.equal(d.p.tos, 0x28);
+          assert.equal(d.p.ipLength, 140);
+          assert.equal(d.p.linkIfIndex, linkType === LinkType.linuxSll2 ? 7 : 0);
+        }
+      });
+
+      it(`${name}: tagged ARP, IPv6 and MPLS are skipped by their own reason`, () => {
+        assert.equal(decode(frameOf(ETH_VLAN, tagsThen([5], [ETH_ARP], new Array<number>(28).fill(0))), linkType).result, DecodeResult.arp);
+        assert.equal(decode(frameOf(ETH_QINQ, tagsThen([5, 6], [ETH_VLAN, ETH_IPV6], new Array<number>(40).fill(0))), linkType).result, DecodeResult.ipv6);
+        assert.equal(decode(frameOf(ETH_VLAN, tagsThen([5], [ETH_MPLS], tcpPacket())), linkType).result, DecodeResult.mpls);
+        assert.equal(decode(frameOf(ETH_VLAN, tagsThen([5], [0x88cc], tcpPacket())), linkType).result, DecodeResult.otherEthertype);
+      });
+
+      it(`${name}: a tag cut short is truncatedLink, a cut IP header after it truncatedIp; the wire length counts the tag`, () => {
+        const frame = frameOf(ETH_VLAN, tagsThen([100], [ETH_IPV4], tcpPacket()));
+        for (let caplen = header; caplen < header + 4; caplen++) {
+          assert.equal(decode(frame, linkType, caplen, frame.length).result, DecodeResult.truncatedLink, `caplen ${caplen}`);
+        }
+        assert.equal(decode(frame, linkType, header + 4 + 19, frame.length).result, DecodeResult.truncatedIp);
+        const cut = decode(frame, linkType, header + 4 + 20, frame.length);
+        assertOk(cut);
+        assert.equal(cut.p.portsUnavailable, PortsUnavailable.snaplen);
+        // IP total length 140 needs header + 4 + 140 bytes on the wire
+        assertOk(decode(frame, linkType, header + 4 + 140, header + 4 + 140));
+        assert.equal(decode(frame, linkType, header + 4 + 139, header + 4 + 139).result, DecodeResult.badTotalLength);
+        const nine = frameOf(ETH_VLAN, tagsThen([1, 2, 3, 4, 5, 6, 7, 8, 9], [...new Array<number>(8).fill(ETH_VLAN), ETH_IPV4], tcpPacket()));
+        assert.equal(decode(nine, linkType).result, DecodeResult.truncatedLink, 'more than 8 tags');
+      });
+
+      it(`${name}: QinQ as Linux 6.18 shows it: IPv4 named in front of the inner tag, the packet after that tag decoded`, () => {
+        // SLL (libpcap put the outer tag back): 0x88a8, TCI, 0x0800, inner TCI, 0x0800, IPv4;
+        // SLL2 (it does not): 0x0800, inner TCI, 0x0800, IPv4. PCP 5 makes the TCI start 0xb;
+        // PCP 2 makes it start 0x4, which reads as IPv4 with a header or total length that cannot be.
+        for (const pcp of [5, 2, 0]) {
+          const innerTag = [...u16((pcp << 13) | 20), ...u16(ETH_IPV4)];
+          const frames = [
+            frameOf(ETH_QINQ, [...u16(100), ...u16(ETH_IPV4), ...innerTag, ...tcpPacket()]),
+            frameOf(ETH_IPV4, [...innerTag, ...tcpPacket()]),
+          ];
+          for (const frame of frames) {
+            const d = decode(frame, linkType);
+            assertOk(d);
+            assert.equal(d.p.srcAddr, ip('10.0.0.1'));
+            assert.equal(d.p.dstPort, 443);
+            assert.equal(d.p.ipLength, 140);
+            assert.equal(d.p.tcpFlags, TCP_ACK | TCP_PSH);
+          }
+        }
+      });
+
+      it(`${name}: a bad IPv4 header that is no tag in front of IPv4 keeps its reason`, () => {
+        assert.equal(decode(frameOf(ETH_IPV4, tcpPacket({ version: 6 })), linkType).result, DecodeResult.badVersion);
+        assert.equal(decode(frameOf(ETH_IPV4, tcpPacket({ ihl: 3 })), linkType).result, DecodeResult.badHeaderLength);
+        assert.equal(decode(frameOf(ETH_IPV4, tcpPacket({ totalLength: 9000 })), linkType).result, DecodeResult.badTotalLength);
+        // a tag, then ARP: not IPv4 after all
+        assert.equal(decode(frameOf(ETH_IPV4, [...u16(20), ...u16(ETH_ARP), ...new Array<number>(28).fill(0)]), linkType).result, DecodeResult.badVersion);
+        // a tag, then a broken IPv4 header: the first reason stands
+        assert.equal(decode(frameOf(ETH_IPV4, [...u16(20), ...u16(ETH_IPV4), ...tcpPacket({ version: 5 })]), linkType).result, DecodeResult.badVersion);
+        // Ethernet shows tags as they are: no second reading there
+        assert.equal(decode(ethernet(ETH_IPV4, [...u16(20), ...u16(ETH_IPV4), ...tcpPacket()]), LinkType.ethernet).result, DecodeResult.badVersion);
+      });
+    }
+  });
+
   it('linkIfIndex goes back to 0 after an SLL2 frame', () => {
     const p = new DecodedPacket();
     const a = Uint8Array.from(sll2(ETH_IPV4, 9, tcpPacket()));

@@ -1,10 +1,12 @@
 /**
- * Decoder fuzz: over a million seeded mutated and random frames per run (more with
- * FUZZ_FRAMES), zero exceptions, every frame accounted for (decoded +
- * skipped by reason = total). Then the same kind of frames through the real probe
- * (`flowprobe -r` into a real nfcapd): the summary's skip counts equal the
- * decoder's, captured = counted + skipped, and nfcapd holds exactly the counted
- * packets; capinfos (Wireshark) agrees on the number of frames in each file.
+ * Decoder fuzz: over a million seeded frames per run (more with FUZZ_FRAMES), each
+ * checked against what its generator built (test/helpers/fuzz-frames.ts: the
+ * frame's fields are chosen first, then at most one defect; the expected result and
+ * fields follow from those choices, never from the decoder). Chaos frames (noise,
+ * bytes overwritten anywhere) have no known outcome: they must only never throw.
+ * Then built frames through the real probe (`flowprobe -r` into a real nfcapd): the
+ * summary's skip counts per reason and nfdump's packets and octets per 5-tuple
+ * equal the generator's ledger; capinfos (Wireshark) agrees on the number of frames.
  *
  * A frame that ever makes decodeFrame throw goes into fuzz-regressions.json (the
  * failure prints its entry) and is decoded on every run from then on.
@@ -14,10 +16,11 @@ import { after, describe, test } from 'node:test';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DecodeResult, DecodedPacket, SKIP_REASONS, decodeFrame } from '../src/decode/decode.js';
-import { FUZZ_LINK_TYPES, fuzzFrames } from './helpers/fuzz-frames.js';
+import { DecodeResult, DecodedPacket, PortsUnavailable, SKIP_REASONS, decodeFrame } from '../src/decode/decode.js';
+import { FUZZ_LINK_TYPES, fuzzFrames, type FuzzExpectation } from './helpers/fuzz-frames.js';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { PROJECT_ROOT, run, runProbe, summaryText } from './helpers/processes.js';
+import { ipv4String } from './helpers/synthetic-pcap.js';
 
 const FRAMES = Number(process.env['FUZZ_FRAMES'] ?? 1_000_000);
 const SEED = Number(process.env['FUZZ_SEED'] ?? 0x0f10_0d5e);
@@ -33,59 +36,118 @@ interface Regression {
 }
 const REGRESSIONS = join(PROJECT_ROOT, 'test/fixtures/fuzz-regressions.json');
 
-/** Decode every frame, counting results; an exception is collected, never lost. */
-function decodeAll(
-  linkType: number,
-  count: number,
-  seed: number,
-): { counts: number[]; crashes: Regression[]; total: number } {
-  const counts = new Array<number>(SKIP_REASONS.length).fill(0);
-  const crashes: Regression[] = [];
+/** The fields compared for a decoded frame, in DecodedPacket's names. */
+const FIELDS = ['srcAddr', 'dstAddr', 'protocol', 'tos', 'ipLength', 'srcPort', 'dstPort', 'tcpFlags', 'portsUnavailable', 'linkIfIndex'] as const;
+
+/** How the decoder's reading differs from the ledger's, or '' when it does not. */
+function difference(result: DecodeResult, out: DecodedPacket, expected: FuzzExpectation): string {
+  if (result !== expected.result) return `result ${SKIP_REASONS[result]}, built to be ${SKIP_REASONS[expected.result]}`;
+  if (result !== DecodeResult.ok) return '';
+  const wrong = FIELDS.filter((f) => out[f] !== expected[f]);
+  return wrong.map((f) => `${f} ${out[f]}, built as ${expected[f]}`).join('; ');
+}
+
+interface FuzzRun {
+  /** frames whose outcome the generator knows, by expected result */
+  expected: number[];
+  /** of those, by ports-unavailable reason */
+  portsUnavailable: number[];
+  chaos: number;
+  total: number;
+  /** frames decoded otherwise than built (the first few) */
+  mismatches: (Regression & { defect: string; why: string })[];
+  mismatchCount: number;
+  crashes: Regression[];
+}
+
+/** Decode every frame; a known frame must decode as built, no frame may throw. */
+function fuzzRun(linkType: number, count: number, seed: number): FuzzRun {
+  const r: FuzzRun = {
+    expected: new Array<number>(SKIP_REASONS.length).fill(0),
+    portsUnavailable: [0, 0, 0, 0],
+    chaos: 0,
+    total: 0,
+    mismatches: [],
+    mismatchCount: 0,
+    crashes: [],
+  };
   const out = new DecodedPacket();
-  let total = 0;
-  fuzzFrames(linkType, count, seed, (frame, caplen, wirelen) => {
-    total++;
+  const entry = (frame: Uint8Array, caplen: number, wirelen: number): Regression => ({
+    linkType,
+    caplen,
+    wirelen,
+    hex: Buffer.from(frame.subarray(0, caplen)).toString('hex'),
+  });
+  fuzzFrames(linkType, count, seed, (frame, caplen, wirelen, _i, expected) => {
+    r.total++;
+    let result: DecodeResult;
     try {
-      const result = decodeFrame(frame, caplen, wirelen, linkType, out);
-      counts[result] = (counts[result] ?? 0) + 1;
-      if (result === DecodeResult.ok && (out.ipLength < 20 || out.ipLength > wirelen || out.srcPort > 0xffff || out.dstPort > 0xffff)) {
-        throw new Error(`impossible fields: ipLength ${out.ipLength}, ports ${out.srcPort}/${out.dstPort}`);
-      }
+      result = decodeFrame(frame, caplen, wirelen, linkType, out);
     } catch (error) {
-      if (crashes.length < 10) {
-        crashes.push({ linkType, caplen, wirelen, hex: Buffer.from(frame.subarray(0, caplen)).toString('hex'), note: String(error) });
+      if (r.crashes.length < 10) r.crashes.push({ ...entry(frame, caplen, wirelen), note: String(error) });
+      return;
+    }
+    if (!expected.known) {
+      r.chaos++;
+      if (result === DecodeResult.ok && (out.ipLength < 20 || out.ipLength > wirelen || out.srcPort > 0xffff || out.dstPort > 0xffff)) {
+        if (r.crashes.length < 10) r.crashes.push({ ...entry(frame, caplen, wirelen), note: `impossible fields: ipLength ${out.ipLength}, ports ${out.srcPort}/${out.dstPort}` });
       }
+      return;
+    }
+    r.expected[expected.result]!++;
+    if (expected.result === DecodeResult.ok) r.portsUnavailable[expected.portsUnavailable]!++;
+    const why = difference(result, out, expected);
+    if (why !== '') {
+      r.mismatchCount++;
+      if (r.mismatches.length < 10) r.mismatches.push({ ...entry(frame, caplen, wirelen), defect: expected.defect, why });
     }
   });
-  return { counts, crashes, total };
+  return r;
+}
+
+/** The results each link type can give (raw IP has no ethertype; LINKTYPE_IPV4 not even a version to tell IPv6). */
+function reachable(linkType: number): DecodeResult[] {
+  const ip = [DecodeResult.ok, DecodeResult.truncatedIp, DecodeResult.badVersion, DecodeResult.badHeaderLength, DecodeResult.badTotalLength];
+  const name = FUZZ_LINK_TYPES.find((t) => t.linkType === linkType)!.name;
+  if (name === 'ipv4') return ip;
+  if (name === 'raw') return [...ip, DecodeResult.truncatedLink, DecodeResult.ipv6];
+  return Object.values(DecodeResult);
 }
 
 describe('decoder fuzz', () => {
-  test(`${FRAMES} mutated and random frames: no exception, decoded + skipped by reason = total`, () => {
+  test(`${FRAMES} built and chaos frames: each built one decodes to what was built, none throws`, () => {
     const perType = Math.ceil(FRAMES / FUZZ_LINK_TYPES.length);
     let all = 0;
-    let decoded = 0;
+    let known = 0;
     const crashes: Regression[] = [];
+    const mismatches: string[] = [];
     FUZZ_LINK_TYPES.forEach(({ linkType, name }, t) => {
-      const { counts, crashes: found, total } = decodeAll(linkType, perType, SEED + t);
-      crashes.push(...found);
-      const accounted = counts.reduce((a, b) => a + b, 0);
-      assert.equal(accounted + found.length, total, `${name}: every frame has a result`);
-      assert.ok(counts[DecodeResult.ok]! > total / 20, `${name}: mutated frames often still decode (${counts[DecodeResult.ok]})`);
-      // the fuzz reaches the malformed paths, not only the happy one
-      for (const reason of [DecodeResult.truncatedIp, DecodeResult.badVersion, DecodeResult.badHeaderLength, DecodeResult.badTotalLength]) {
-        assert.ok(counts[reason]! > 0, `${name}: no ${SKIP_REASONS[reason]} reached`);
+      const r = fuzzRun(linkType, perType, SEED + t);
+      crashes.push(...r.crashes);
+      assert.equal(r.total, perType, `${name}: every frame visited`);
+      if (r.mismatchCount > 0) {
+        mismatches.push(`${name}: ${r.mismatchCount} frames decoded otherwise than built (seed ${SEED + t}), the first:\n${JSON.stringify(r.mismatches, null, 2)}`);
       }
-      all += total;
-      decoded += counts[DecodeResult.ok]!;
+      // the ledger covers every outcome the link type can have, not only the happy path
+      for (const result of reachable(linkType)) {
+        assert.ok(r.expected[result]! > 0, `${name}: no frame built to be ${SKIP_REASONS[result]}`);
+      }
+      for (const reason of [PortsUnavailable.fragment, PortsUnavailable.snaplen, PortsUnavailable.shortTransport]) {
+        assert.ok(r.portsUnavailable[reason]! > 0, `${name}: no frame built with ports unavailable (${reason})`);
+      }
+      assert.ok(r.expected[DecodeResult.ok]! > perType / 5, `${name}: built frames often decode (${r.expected[DecodeResult.ok]})`);
+      assert.ok(r.chaos > perType / 10, `${name}: chaos frames too (${r.chaos})`);
+      all += r.total;
+      known += r.total - r.chaos;
     });
     assert.ok(all >= FRAMES, `${all} frames`);
+    assert.deepEqual(mismatches, [], mismatches.join('\n'));
     assert.deepEqual(
       crashes,
       [],
       `decodeFrame threw; add these to test/fixtures/fuzz-regressions.json:\n${JSON.stringify(crashes, null, 2)}`,
     );
-    process.stdout.write(`fuzz: ${all} frames, ${decoded} decoded, ${all - decoded} skipped by reason, 0 exceptions (seed ${SEED})\n`);
+    process.stdout.write(`fuzz: ${all} frames, ${known} decoded as built, ${all - known} chaos frames, 0 exceptions (seed ${SEED})\n`);
   });
 
   test('regression fixtures: each decodes to its recorded result without throwing', () => {
@@ -100,12 +162,12 @@ describe('decoder fuzz', () => {
   });
 });
 
-describe('fuzz frames through the probe', () => {
+describe('built frames through the probe', () => {
   const work = mkdtempSync(join(tmpdir(), 'flowprobe-fuzz-'));
   after(() => rmSync(work, { recursive: true, force: true }));
 
   for (const [t, { linkType, fileLinkType, name }] of FUZZ_LINK_TYPES.entries()) {
-    test(`${name}: ${PROBE_FRAMES} fuzz frames via flowprobe -r: summary = decoder counts, captured = counted + skipped = nfcapd + skipped`, async () => {
+    test(`${name}: ${PROBE_FRAMES} built frames via flowprobe -r: skips per reason and nfcapd's totals per 5-tuple are the ledger's`, async () => {
       const seed = SEED + 100 + t;
       const path = join(work, `${name}.pcap`);
       const parts: Buffer[] = [];
@@ -116,16 +178,34 @@ describe('fuzz frames through the probe', () => {
       header.writeUInt32LE(65535, 16);
       header.writeUInt32LE(fileLinkType, 20);
       parts.push(header);
-      fuzzFrames(linkType, PROBE_FRAMES, seed, (frame, caplen, wirelen, i) => {
-        const record = Buffer.alloc(16);
-        record.writeUInt32LE(1767225600 + Math.floor(i / 1000), 0);
-        record.writeUInt32LE((i % 1000) * 1000, 4);
-        record.writeUInt32LE(caplen, 8);
-        record.writeUInt32LE(wirelen, 12);
-        parts.push(record, Buffer.from(frame.subarray(0, caplen)));
-      });
+      // the ledger: what the probe must report, from what was built
+      const skips = new Array<number>(SKIP_REASONS.length).fill(0);
+      const flows = new Map<string, { packets: number; octets: number }>();
+      fuzzFrames(
+        linkType,
+        PROBE_FRAMES,
+        seed,
+        (frame, caplen, wirelen, i, expected) => {
+          assert.ok(expected.known);
+          const record = Buffer.alloc(16);
+          record.writeUInt32LE(1767225600 + Math.floor(i / 1000), 0);
+          record.writeUInt32LE((i % 1000) * 1000, 4);
+          record.writeUInt32LE(caplen, 8);
+          record.writeUInt32LE(wirelen, 12);
+          parts.push(record, Buffer.from(frame.subarray(0, caplen)));
+          skips[expected.result]!++;
+          if (expected.result !== DecodeResult.ok) return;
+          const key = `${ipv4String(expected.srcAddr)} ${ipv4String(expected.dstAddr)} ${expected.protocol} ${expected.srcPort} ${expected.dstPort}`;
+          const flow = flows.get(key) ?? { packets: 0, octets: 0 };
+          flow.packets++;
+          flow.octets += expected.ipLength;
+          flows.set(key, flow);
+        },
+        { chaos: 0 },
+      );
       writeFileSync(path, Buffer.concat(parts));
-      const expected = decodeAll(linkType, PROBE_FRAMES, seed);
+      const counted = skips[DecodeResult.ok]!;
+      assert.ok(counted > 0 && counted < PROBE_FRAMES, `${counted} of the frames were built to be counted`);
 
       const capinfos = await run('capinfos', ['-c', '-M', path]);
       assert.equal(Number(/Number of packets:\s+(\d+)/.exec(capinfos.stdout)?.[1]), PROBE_FRAMES, capinfos.stdout + capinfos.stderr);
@@ -140,14 +220,15 @@ describe('fuzz frames through the probe', () => {
         const captured = Number(/packets captured: (\d+)/.exec(summary)?.[1]);
         const skipped = Number(/packets skipped: (\d+)/.exec(summary)?.[1]);
         assert.equal(captured, PROBE_FRAMES, summary);
+        assert.equal(skipped, PROBE_FRAMES - counted, summary);
         for (let r = 1; r < SKIP_REASONS.length; r++) {
           const m = new RegExp(`\\b${SKIP_REASONS[r]} (\\d+) \\(`).exec(summary);
-          assert.equal(Number(m?.[1] ?? 0), expected.counts[r], `${SKIP_REASONS[r]}\n${summary}`);
+          assert.equal(Number(m?.[1] ?? 0), skips[r], `${SKIP_REASONS[r]}\n${summary}`);
         }
-        const counted = expected.counts[DecodeResult.ok]!;
-        assert.equal(counted + skipped, captured, 'captured = counted + skipped');
-        const stat = await nfcapd.stat();
-        assert.equal(stat['Packets'], counted, 'nfcapd holds exactly the counted packets');
+        const stored = await nfcapd.totals();
+        const sorted = (m: Map<string, { packets: number; octets: number }>): [string, { packets: number; octets: number }][] =>
+          [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        assert.deepEqual(sorted(stored), sorted(flows), 'nfcapd holds, per 5-tuple, the packets and octets built to be counted');
       } finally {
         await nfcapd.dispose();
       }

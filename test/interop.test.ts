@@ -5,12 +5,14 @@
  */
 import { FIXTURE_FILES, fixture } from './helpers/fixtures.js';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Nfcapd } from './helpers/nfcapd.js';
-import { freeUdpPort, run, runProbe, start, waitFor } from './helpers/processes.js';
+import { VethPair, namespaceForSuite } from './helpers/netns.js';
+import { pcapBytes } from './helpers/pcap-writer.js';
+import { freeUdpPort, isRoot, run, runProbe, start, startProbe, stopped, waitFor } from './helpers/processes.js';
 import { tsharkFlowTotals } from './helpers/tshark.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
@@ -92,6 +94,53 @@ test('a flow over 4 GiB becomes several records, none wrapped, summing to the to
   }
 });
 
+describe('live, -i any: VLAN-tagged frames as Linux cooked captures show them', { skip: isRoot() ? false : 'needs root for network namespaces (CI runs as root)' }, () => {
+  const net = new VethPair('v');
+  const work = namespaceForSuite(net, 'vlan-any');
+
+  test('vlan.pcap replayed over a veth pair: nfcapd receives what tshark counts in the file, per 5-tuple', async () => {
+    // after the fixture, one PPPoE discovery frame: once the probe has counted it, it has seen every frame before it
+    const marker = join(work, 'marker.pcap');
+    const padi = [...[0xff, 0xff, 0xff, 0xff, 0xff, 0xff], ...[0x02, 0, 0, 0, 0, 0x63], 0x88, 0x63, 0x11, 0x09, 0, 0, 0, 0];
+    writeFileSync(marker, pcapBytes(1, [{ time: 1767225700, frame: Uint8Array.from(padi) }]));
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    const metrics = '127.0.0.1:9464';
+    const probe = startProbe(['-i', 'any', '-n', `127.0.0.1:${nfcapd.port}`, '--metrics-listen', metrics, '--status-interval', '0'], {
+      prefix: net.exec(net.nsB),
+    });
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 60_000, 'the probe to open the capture');
+      assert.match(probe.stderrSoFar(), /capturing on any \(Linux cooked/);
+      const replay = await run('ip', ['netns', 'exec', net.nsA, 'tcpreplay', '-q', '-i', net.ifA, fixture('vlan.pcap'), marker]);
+      assert.equal(replay.code, 0, replay.stderr);
+      await waitFor(
+        async () => {
+          const fetchScript = `fetch('http://${metrics}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t), () => {})`;
+          const scrape = await run('ip', ['netns', 'exec', net.nsB, process.execPath, '-e', fetchScript]);
+          return /^flowprobe_decode_skipped_packets_total\{reason="pppoe"\} [1-9]/m.test(scrape.stdout);
+        },
+        60_000,
+        'the probe to count the marker frame',
+      );
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      // the scrapes themselves are IPv4 on lo, which "any" captures too
+      const replayed = new Map([...(await nfcapd.totals())].filter(([key]) => !key.includes('127.0.0.1')));
+      const [fromTshark, tagged] = await Promise.all([
+        tsharkFlowTotals(fixture('vlan.pcap')),
+        run('tshark', ['-r', fixture('vlan.pcap'), '-Y', 'vlan', '-T', 'fields', '-e', 'frame.number']),
+      ]);
+      assert.ok(tagged.stdout.trim().split('\n').length >= 60, 'most of the frames are tagged');
+      assert.deepEqual(sorted(replayed), sorted(fromTshark));
+    } finally {
+      await stopped(probe);
+      await nfcapd.dispose();
+    }
+  });
+});
+
 describe('the datagrams on the wire', () => {
   const work = mkdtempSync(join(tmpdir(), 'flowprobe-wire-'));
   after(() => rmSync(work, { recursive: true, force: true }));
@@ -109,9 +158,14 @@ describe('the datagrams on the wire', () => {
     ]);
     const synthetic = join(work, 'synthetic.pcap');
     writeSyntheticCapture({ path: synthetic, packets: 20_000, flows: 2_000, seed: 11 });
+    // two runs, told apart by their engine id: each has its own flow_sequence from 0
+    const runs = [
+      { file: fixture('basic.pcap'), engineId: 9 },
+      { file: synthetic, engineId: 10 },
+    ];
     const results = [];
-    for (const file of [fixture('basic.pcap'), synthetic]) {
-      results.push(await runProbe(['-r', file, '-n', `127.0.0.1:${port}`, '--engine-type', '7', '--engine-id', '9']));
+    for (const { file, engineId } of runs) {
+      results.push(await runProbe(['-r', file, '-n', `127.0.0.1:${port}`, '--engine-type', '7', '--engine-id', String(engineId)]));
     }
     await new Promise((r) => setTimeout(r, 500));
     tshark.child.kill('SIGTERM');
@@ -135,20 +189,39 @@ describe('the datagrams on the wire', () => {
     const rows = fields.stdout.trim().split('\n').map((l) => l.split('\t'));
     const expectedDatagrams = results.reduce((a, r) => a + summaryNumber(r.stderr, /in (\d+) datagrams/), 0);
     assert.equal(rows.length, expectedDatagrams);
-    let sequence = 0;
-    let records = 0;
-    for (const [udpLength, version, count, seq, engineType, engineId] of rows) {
-      const n = Number(count);
-      assert.equal(version, '5');
-      assert.ok(n >= 1 && n <= 30, `count ${n}`);
-      assert.equal(Number(udpLength) - 8, 24 + 48 * n, 'datagram is exactly 24 + 48·n bytes');
-      assert.equal(engineType, '7');
-      assert.equal(engineId, '9');
-      // each run starts its own sequence at 0
-      if (Number(seq) === 0 && records > 0) sequence = 0;
-      assert.equal(Number(seq), sequence, 'flow_sequence counts records');
-      sequence += n;
-      records += n;
-    }
+    assertSequences(rows, runs.map((r) => r.engineId), results.map((r) => summaryNumber(r.stderr, /(\d+) records sent/)));
+  });
+
+  test('the sequence check fails on a flow_sequence that goes back to 0 within a run', () => {
+    const row = (seq: number, count: number, engineId: number): string[] => [String(8 + 24 + 48 * count), '5', String(count), String(seq), '7', String(engineId)];
+    const good = [row(0, 30, 9), row(30, 5, 9), row(0, 30, 10), row(30, 30, 10), row(60, 1, 10)];
+    assertSequences(good, [9, 10], [35, 61]);
+    const reset = [row(0, 30, 9), row(30, 5, 9), row(0, 30, 10), row(0, 30, 10), row(30, 1, 10)];
+    assert.throws(() => assertSequences(reset, [9, 10], [35, 61]), /flow_sequence/);
+    const gap = [row(0, 30, 9), row(31, 4, 9), row(0, 30, 10), row(30, 30, 10), row(60, 1, 10)];
+    assert.throws(() => assertSequences(gap, [9, 10], [34, 61]), /flow_sequence/);
   });
 });
+
+/**
+ * Each run's datagrams (tshark rows: udp.length, version, count, sequence, engine
+ * type, engine id; told apart by engine id, in capture order) are exactly 24 + 48·n
+ * bytes, and their flow_sequence starts at 0 and then always equals the records sent
+ * before: a reset or a gap within a run fails, as it would make a collector count
+ * lost flows.
+ */
+function assertSequences(rows: string[][], engineIds: number[], recordsPerRun: number[]): void {
+  const next = new Map(engineIds.map((id) => [String(id), 0]));
+  for (const [i, [udpLength, version, count, seq, engineType, engineId]] of rows.entries()) {
+    const n = Number(count);
+    assert.equal(version, '5');
+    assert.ok(n >= 1 && n <= 30, `count ${n}`);
+    assert.equal(Number(udpLength) - 8, 24 + 48 * n, 'datagram is exactly 24 + 48·n bytes');
+    assert.equal(engineType, '7');
+    const expected = next.get(engineId!);
+    assert.ok(expected !== undefined, `datagram ${i} from engine id ${engineId}, not one of the runs'`);
+    assert.equal(Number(seq), expected, `datagram ${i} (engine id ${engineId}): flow_sequence ${seq}, but ${expected} records went before`);
+    next.set(engineId!, expected + n);
+  }
+  assert.deepEqual([...next.values()], recordsPerRun, 'records per run');
+}

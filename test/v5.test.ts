@@ -10,10 +10,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { FlowCache } from '../src/cache/flow-cache.js';
-import type { Collector } from '../src/export/collector.js';
+import { Collector } from '../src/export/collector.js';
 import { V5Exporter, type ExporterOptions } from '../src/export/exporter.js';
 import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../src/export/record-batch.js';
+import { waitFor } from './helpers/processes.js';
 import {
   V5_HEADER_BYTES,
   V5_MAX_DATAGRAM_BYTES,
@@ -101,6 +103,7 @@ describe('v5 wire format', () => {
     assert.equal(hex(bytes), expected);
   });
 
+  // production writes records in RecordBatcher; this writer makes the exporter tests' batches
   it('writeV5Record: golden bytes, unknown fields zero', () => {
     const { bytes, view } = dirty(48);
     writeV5Record(
@@ -197,6 +200,136 @@ describe('v5 wire format', () => {
     assert.equal(ipv4ToString(0x0a000001), '10.0.0.1');
     assert.equal(ipv4ToString(0xffffffff), '255.255.255.255');
     assert.equal(ipv4ToString(0), '0.0.0.0');
+  });
+});
+
+describe('the datagrams production puts on the wire: golden bytes', () => {
+  it('flows → FlowCache → RecordBatcher → V5Exporter → Collector (UDP): every byte as v5 defines it', async () => {
+    const receiver = createSocket('udp4');
+    const received: Buffer[] = [];
+    receiver.on('message', (message) => received.push(message));
+    await new Promise<void>((resolve) => receiver.bind(0, '127.0.0.1', resolve));
+    const collector = await Collector.open({ host: '127.0.0.1', port: receiver.address().port }, { holdWhileUnresolved: 0 });
+    try {
+      // the data plane as the capture worker wires it: one clock, cache → batcher → exporter
+      const boot = 1_767_225_600_000; // 2026-01-01T00:00:00Z is sys_uptime 0
+      const clock: DataPlaneClock = { now: boot, boot };
+      const batches: RecordBatch[] = [];
+      const batcher = new RecordBatcher(clock, (b) => batches.push(b));
+      const cache = new FlowCache(16, { activeMs: 1e9, inactiveMs: 1e9, tcpEndMs: 1e9 }, batcher, clock);
+      const exporter = new V5Exporter([collector], { ...OPTIONS, engineType: 7, engineId: 42 }, noLog);
+      const exportBatches = async (): Promise<void> => {
+        for (const batch of batches.splice(0)) exporter.enqueue(batch, () => undefined);
+        await exporter.drain();
+      };
+      // account(src, dst, sport, dport, protocol, tos, ifIndex, octets, tcpFlags) at the clock's time
+      clock.now = boot + 1000.25;
+      cache.account(0x0a000001, 0xc0a80102, 443, 51234, 6, 0x10, 7, 60, 0x02); //     10.0.0.1 → 192.168.1.2, SYN
+      clock.now = boot + 2500.75;
+      cache.account(0x0a000001, 0xc0a80102, 443, 51234, 6, 0x10, 7, 1500, 0x18); //   ACK PSH
+      clock.now = boot + 2600.9;
+      cache.account(0xcb0071c8, 0x08080808, 5353, 53, 17, 0xb8, 70000, 80, 0); //       203.0.113.200 → 8.8.8.8
+      clock.now = boot + 3_600_000.5;
+      cache.expireAll();
+      batcher.flush();
+      await exportBatches();
+      // a second, shorter datagram, assembled in the buffer the first one used
+      clock.now = boot + 3_700_000;
+      cache.account(0x0a010203, 0x0a030201, 0, 0x0800, 1, 0, 0, 84, 0); //              10.1.2.3 → 10.3.2.1, ICMP echo
+      clock.now = boot + 3_700_001;
+      cache.expireAll();
+      batcher.flush();
+      await exportBatches();
+      await waitFor(() => received.length >= 2, 10_000, 'both datagrams to arrive');
+
+      const zeros = [
+        '0000', //     40  src_as
+        '0000', //     42  dst_as
+        '00', //       44  src_mask
+        '00', //       45  dst_mask
+        '0000', //     46  pad2
+      ];
+      const first = [
+        // header
+        '0005', //     0  version 5
+        '0002', //     2  count 2
+        '0036ee80', // 4  sys_uptime 3,600,000 ms (the clock at the batch's close, less boot)
+        '6955c710', // 8  unix_secs 1,767,229,200
+        '0007a120', // 12 unix_nsecs 500,000 (the .5 ms)
+        '00000000', // 16 flow_sequence 0
+        '07', //       20 engine_type 7
+        '2a', //       21 engine_id 42
+        '0000', //     22 sampling_interval 0
+        // record 1: the TCP flow (created first, exported first)
+        '0a000001', // 0  srcaddr 10.0.0.1
+        'c0a80102', // 4  dstaddr 192.168.1.2
+        '00000000', // 8  nexthop
+        '0007', //     12 input 7
+        '0000', //     14 output
+        '00000002', // 16 dPkts 2
+        '00000618', // 20 dOctets 1560 (60 + 1500)
+        '000003e8', // 24 first 1000 (1000.25 ms after boot)
+        '000009c4', // 28 last 2500
+        '01bb', //     32 srcport 443
+        'c822', //     34 dstport 51234
+        '00', //       36 pad1
+        '1a', //       37 tcp_flags SYN | PSH | ACK
+        '06', //       38 prot TCP
+        '10', //       39 tos
+        ...zeros,
+        // record 2: the UDP flow
+        'cb0071c8', // 0  srcaddr 203.0.113.200
+        '08080808', // 4  dstaddr 8.8.8.8
+        '00000000', // 8  nexthop
+        '1170', //     12 input 70000 mod 2^16 = 4464
+        '0000', //     14 output
+        '00000001', // 16 dPkts 1
+        '00000050', // 20 dOctets 80
+        '00000a28', // 24 first 2600
+        '00000a28', // 28 last 2600
+        '14e9', //     32 srcport 5353
+        '0035', //     34 dstport 53
+        '00', //       36 pad1
+        '00', //       37 tcp_flags
+        '11', //       38 prot UDP
+        'b8', //       39 tos
+        ...zeros,
+      ].join('');
+      const second = [
+        '0005', //     0  version 5
+        '0001', //     2  count 1
+        '00387521', // 4  sys_uptime 3,700,001 ms
+        '6955c774', // 8  unix_secs 1,767,229,300
+        '000f4240', // 12 unix_nsecs 1,000,000
+        '00000002', // 16 flow_sequence 2: two records went before
+        '07', //       20 engine_type
+        '2a', //       21 engine_id
+        '0000', //     22 sampling_interval
+        '0a010203', // 0  srcaddr 10.1.2.3
+        '0a030201', // 4  dstaddr 10.3.2.1
+        '00000000', // 8  nexthop
+        '0000', //     12 input 0
+        '0000', //     14 output
+        '00000001', // 16 dPkts 1
+        '00000054', // 20 dOctets 84
+        '00387520', // 24 first 3,700,000
+        '00387520', // 28 last
+        '0000', //     32 srcport 0 (ICMP)
+        '0800', //     34 dstport: type 8, code 0
+        '00', //       36 pad1
+        '00', //       37 tcp_flags
+        '01', //       38 prot ICMP
+        '00', //       39 tos
+        ...zeros,
+      ].join('');
+      assert.deepEqual(
+        received.map((d) => d.toString('hex')),
+        [first, second],
+      );
+    } finally {
+      await collector.close();
+      receiver.close();
+    }
   });
 });
 

@@ -103,6 +103,23 @@ function classifyEthertype(type: number): DecodeResult {
 }
 
 /**
+ * A link header's type is not IPv4: step over the VLAN tags that may follow it
+ * (each a TCI and the next type, at `offset`), as on Ethernet. Linux cooked
+ * captures (`-i any`) carry them the same way: the TPID in the protocol field,
+ * the tags at the start of the payload. Returns the IPv4 header's offset, or
+ * the negated reason the frame is skipped (a number, so nothing is allocated).
+ */
+function ipv4AfterTags(frame: Uint8Array, start: number, caplen: number, type: number, offset: number): number {
+  let tags = 0;
+  while (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD) {
+    if (caplen < offset + 4 || ++tags > MAX_VLAN_TAGS) return -DecodeResult.truncatedLink;
+    type = (frame[start + offset + 2]! << 8) | frame[start + offset + 3]!;
+    offset += 4;
+  }
+  return type === ETHERTYPE_IPV4 ? offset : -classifyEthertype(type);
+}
+
+/**
  * Decode one captured frame into `out`.
  * @param frame   the bytes holding the frame (a reused buffer, or a file's read chunk)
  * @param caplen  bytes captured
@@ -120,34 +137,38 @@ export function decodeFrame(
   let offset: number;
   out.linkIfIndex = 0;
   switch (linkType) {
+    // Untagged IPv4 costs one comparison; anything else goes through the tags.
     case LinkType.ethernet: {
       if (caplen < 14) return DecodeResult.truncatedLink;
-      let type = (frame[start + 12]! << 8) | frame[start + 13]!;
+      const type = (frame[start + 12]! << 8) | frame[start + 13]!;
       offset = 14;
-      let tags = 0;
-      while (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD) {
-        if (caplen < offset + 4 || ++tags > MAX_VLAN_TAGS) return DecodeResult.truncatedLink;
-        type = (frame[start + offset + 2]! << 8) | frame[start + offset + 3]!;
-        offset += 4;
+      if (type !== ETHERTYPE_IPV4) {
+        offset = ipv4AfterTags(frame, start, caplen, type, offset);
+        if (offset < 0) return -offset as DecodeResult;
       }
-      if (type !== ETHERTYPE_IPV4) return classifyEthertype(type);
       break;
     }
     case LinkType.linuxSll: {
       if (caplen < 16) return DecodeResult.truncatedLink;
       const type = (frame[start + 14]! << 8) | frame[start + 15]!;
-      if (type !== ETHERTYPE_IPV4) return classifyEthertype(type);
       offset = 16;
-      break;
+      if (type !== ETHERTYPE_IPV4) {
+        offset = ipv4AfterTags(frame, start, caplen, type, offset);
+        if (offset < 0) return -offset as DecodeResult;
+      }
+      return decodeCookedIpv4(frame, start, caplen, wirelen, offset, out);
     }
     case LinkType.linuxSll2: {
       if (caplen < 20) return DecodeResult.truncatedLink;
       const type = (frame[start]! << 8) | frame[start + 1]!;
-      if (type !== ETHERTYPE_IPV4) return classifyEthertype(type);
+      offset = 20;
+      if (type !== ETHERTYPE_IPV4) {
+        offset = ipv4AfterTags(frame, start, caplen, type, offset);
+        if (offset < 0) return -offset as DecodeResult;
+      }
       out.linkIfIndex =
         ((frame[start + 4]! << 24) | (frame[start + 5]! << 16) | (frame[start + 6]! << 8) | frame[start + 7]!) >>> 0;
-      offset = 20;
-      break;
+      return decodeCookedIpv4(frame, start, caplen, wirelen, offset, out);
     }
     case LinkType.raw: {
       if (caplen < 1) return DecodeResult.truncatedLink;
@@ -164,6 +185,23 @@ export function decodeFrame(
       return DecodeResult.otherEthertype;
   }
   return decodeIpv4(frame, start + offset, start + caplen, wirelen - offset, out);
+}
+
+/**
+ * IPv4 at `offset` of a Linux cooked capture. Of a double-tagged frame, Linux (seen
+ * on 6.18) puts the innermost protocol, IPv4, in the protocol field but leaves the
+ * inner tag in the payload, and libpcap puts back only the outer one: SLL shows
+ * TPID, TCI, 0x0800, then the inner TCI and type; SLL2 shows 0x0800 and the inner
+ * TCI and type. So where a cooked frame's IPv4 header is bad (version, header
+ * length or total length: a TCI can start with 0x4) and reads as a tag in front of
+ * IPv4 that decodes, that packet is the one counted; anything else keeps its reason.
+ */
+function decodeCookedIpv4(frame: Uint8Array, start: number, caplen: number, wirelen: number, offset: number, out: DecodedPacket): DecodeResult {
+  const result = decodeIpv4(frame, start + offset, start + caplen, wirelen - offset, out);
+  if (result === DecodeResult.ok || result === DecodeResult.truncatedIp) return result;
+  const inner = ipv4AfterTags(frame, start, caplen, ETHERTYPE_VLAN, offset);
+  if (inner < 0 || decodeIpv4(frame, start + inner, start + caplen, wirelen - inner, out) !== DecodeResult.ok) return result;
+  return DecodeResult.ok;
 }
 
 function decodeIpv4(

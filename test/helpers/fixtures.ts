@@ -12,6 +12,8 @@ export const FIXTURE_FILES = [
   'snaplen.pcap',
   'sll.pcap',
   'sll2.pcap',
+  'sll-vlan.pcap',
+  'sll2-vlan.pcap',
   'rawip.pcap',
   'ipv4.pcap',
   'mixed.pcapng',

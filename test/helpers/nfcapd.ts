@@ -1,5 +1,5 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeUdpPort, run, start, waitFor, type Running } from './processes.js';
 
@@ -40,10 +40,10 @@ export class Nfcapd {
     const args = [...prefix, 'nfcapd', '-b', '127.0.0.1', '-p', String(port), '-w', dir, '-B', '8388608', '-t', '3600'];
     const running = start(args[0]!, args.slice(1));
     const nfcapd = new Nfcapd(port, dir, running);
-    await waitFor(() => running.stderrSoFar().includes('Startup') || running.child.exitCode !== null, 5000, 'nfcapd to start');
+    // It binds after printing Startup: wait until its socket is there, however slow the machine
+    // (`ip netns exec` execs nfcapd in place, so the pid's /proc/PID/net is nfcapd's namespace's).
+    await waitFor(() => running.child.exitCode !== null || udpBound(running.child.pid, port), 30_000, `nfcapd to bind 127.0.0.1:${port}`);
     if (running.child.exitCode !== null) throw new Error(`nfcapd failed to start: ${running.stderrSoFar()}`);
-    // It binds right after printing Startup; give it a moment.
-    await new Promise((r) => setTimeout(r, 100));
     return nfcapd;
   }
 
@@ -121,6 +121,21 @@ export class Nfcapd {
     await this.stop().catch(() => undefined);
     this.remove();
   }
+}
+
+/** Whether the process's network namespace has a UDP socket bound to 127.0.0.1:port. */
+function udpBound(pid: number | undefined, port: number): boolean {
+  if (pid === undefined) return false;
+  let table: string;
+  try {
+    table = readFileSync(`/proc/${pid}/net/udp`, 'utf8');
+  } catch {
+    return false;
+  }
+  // local_address: the address's four bytes read as one host-order word, then the port, in hex
+  const address = endianness() === 'LE' ? '0100007F' : '7F000001';
+  const local = `${address}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return table.split('\n').some((line) => line.trim().split(/\s+/)[1] === local);
 }
 
 const PROTOCOLS: Record<string, number> = { TCP: 6, UDP: 17, ICMP: 1, GRE: 47, ESP: 50, AH: 51, SCTP: 132, IGMP: 2 };

@@ -4,9 +4,11 @@
  * compare flowprobe's NetFlow output with it.
  *
  * Which packets count ("valid IPv4"):
- *  - IPv4 sits directly on a link layer the probe decodes: Ethernet (with any
- *    number of 802.1Q / 802.1ad / 0x9100 tags), Linux SLL / SLL2, DLT_RAW,
- *    LINKTYPE_IPV4. IPv4 inside MPLS, PPPoE, tunnels, ICMP errors... is not.
+ *  - IPv4 sits directly on a link layer the probe decodes: Ethernet or Linux
+ *    SLL / SLL2 (either with any number of 802.1Q / 802.1ad / 0x9100 tags:
+ *    `-i any` records a tagged frame with the TPID in the protocol field and
+ *    the tags in the payload), DLT_RAW, LINKTYPE_IPV4. IPv4 inside MPLS,
+ *    PPPoE, tunnels, ICMP errors... is not.
  *  - tshark found nothing wrong with that (first) IPv4 header: no bogus
  *    version / header length / total length, and no exception while
  *    dissecting it (e.g. total length past the end of the frame).
@@ -32,9 +34,8 @@ export interface FlowTotals {
   octets: number;
 }
 
-/** Protocol chains (frame.protocols) that lead to an IPv4 header the probe decodes. */
-const LINK_PREFIX =
-  '^(eth:ethertype:((vlan|ieee8021ad):ethertype:)*|sll:ethertype:|raw:)?ip(:|$)';
+/** Protocol chains (frame.protocols) that lead to an IPv4 header the probe decodes (tshark calls SLL2 "sll" too). */
+const LINK_PREFIX = '^((eth|sll):ethertype:((vlan|ieee8021ad):ethertype:)*|raw:)?ip(:|$)';
 
 /** Display filter selecting exactly the valid IPv4 packets (see module comment). */
 export const TSHARK_VALID_IPV4_FILTER = [
