@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair, namespaceForSuite } from './helpers/netns.js';
 import { pcapBytes } from './helpers/pcap-writer.js';
-import { freeUdpPort, isRoot, run, runProbe, start, startProbe, stopped, waitFor } from './helpers/processes.js';
+import { freeUdpPort, run, runProbe, start, startProbe, stopped, waitFor } from './helpers/processes.js';
+import { needsRoot, needsTool } from './helpers/requirements.js';
 import { tsharkFlowTotals } from './helpers/tshark.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
@@ -94,7 +95,7 @@ test('a flow over 4 GiB becomes several records, none wrapped, summing to the to
   }
 });
 
-describe('live, -i any: VLAN-tagged frames as Linux cooked captures show them', { skip: isRoot() ? false : 'needs root for network namespaces (CI runs as root)' }, () => {
+describe('live, -i any: VLAN-tagged frames as Linux cooked captures show them', { skip: needsRoot('network namespaces') || needsTool('tcpreplay', 'tcpreplay') }, () => {
   const net = new VethPair('v');
   const work = namespaceForSuite(net, 'vlan-any');
 
