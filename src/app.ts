@@ -47,11 +47,23 @@ export class ProbeError extends Error {
   }
 }
 
-/** BPF that keeps our own datagrams out of a live capture. */
-export function exportExclusionFilter(collectors: readonly Pick<Collector, 'address' | 'port'>[]): string {
-  // a collector whose name does not resolve yet: its port, to any host (the filter is set once)
+/**
+ * BPF that keeps our own datagrams out of a live capture, and only ours: another
+ * exporter's NetFlow to the same collector is traffic like any other. Ours are told
+ * apart by the socket's source port (bound before the capture opens), and its source
+ * address once connected. A collector whose name does not resolve yet (the filter is
+ * set once): its source port to its port on any host.
+ */
+export function exportExclusionFilter(collectors: readonly Pick<Collector, 'address' | 'port' | 'source'>[]): string {
   return collectors
-    .map((c) => (c.address === undefined ? `(udp and dst port ${c.port})` : `(udp and dst host ${c.address} and dst port ${c.port})`))
+    .map((c) => {
+      const terms = ['udp'];
+      if (c.source?.address !== undefined) terms.push(`src host ${c.source.address}`);
+      if (c.source !== undefined) terms.push(`src port ${c.source.port}`);
+      if (c.address !== undefined) terms.push(`dst host ${c.address}`);
+      terms.push(`dst port ${c.port}`);
+      return `(${terms.join(' and ')})`;
+    })
     .join(' or ');
 }
 

@@ -3,8 +3,9 @@ import { describe, test } from 'node:test';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair, namespaceForSuite } from './helpers/netns.js';
-import { isRoot, run, start, startProbe, waitFor } from './helpers/processes.js';
+import { isRoot, run, start, startProbe, stopped, waitFor } from './helpers/processes.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
+import { UdpWitness, assertOnlyTheOtherExporterCounted, otherExporterScript } from './helpers/export-traffic.js';
 
 const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
 
@@ -91,6 +92,51 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
       // "any" (SLL, no index in the header) reports ifIndex 0; the veth its own
       assert.deepEqual([...byInput].sort(), [[0, 50], [ifIndex, 50]]);
     } finally {
+      await nfcapd.dispose();
+    }
+  });
+
+  test('the exclusion filter leaves out our own export datagrams only: another exporter\'s NetFlow to the same collector is captured and counted', async () => {
+    // nfcapd behind the veth (ns a), the probe capturing the veth (ns b): its datagrams
+    // to nfcapd cross the captured interface, and so do another exporter's from ns b.
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsA), bind: net.addrA });
+    // tshark on the same interface is the independent witness of what crossed it
+    const witness = await UdpWitness.start(net.exec(net.nsB), net.ifB, `udp and dst host ${net.addrA} and dst port ${nfcapd.port}`);
+    const probe = startProbe(['-i', net.ifB, '-n', `${net.addrA}:${nfcapd.port}`, '--inactive-timeout', '1', '--status-interval', '0'], {
+      prefix: net.exec(net.nsB),
+    });
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+      // traffic of our own to export meanwhile: 20 flows that expire after 1 s
+      const traffic = `
+        const s = require('node:dgram').createSocket('udp4');
+        s.bind(0, '${net.addrA}', async () => {
+          for (let i = 0; i < 20; i++) await new Promise((r) => s.send(Buffer.alloc(22), 6000 + i, '${net.addrB}', r));
+          s.close();
+        });`;
+      const [sentOther, sentOurs] = await Promise.all([
+        run('ip', ['netns', 'exec', net.nsB, process.execPath, '-e', otherExporterScript(net.addrB, 40555, net.addrA, nfcapd.port, 30)]),
+        run('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', traffic]),
+      ]);
+      assert.equal(sentOther.code, 0, sentOther.stderr);
+      assert.equal(sentOurs.code, 0, sentOurs.stderr);
+      // our export datagrams crossed the interface while the probe was capturing
+      await waitFor(() => witness.sawOtherThan(net.addrB, 40555), 15_000, 'the probe to export while capturing');
+      await new Promise((r) => setTimeout(r, 2500)); // the other exporter's flow expires (1 s) and is exported
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      await witness.stop();
+
+      const totals = await nfcapd.totals();
+      assertOnlyTheOtherExporterCounted(witness, totals, { address: net.addrB, port: 40555, datagrams: 30 }, { address: net.addrA, port: nfcapd.port });
+      let flows = 0;
+      for (const key of totals.keys()) if (key.startsWith(`${net.addrA} ${net.addrB} 17 `)) flows++;
+      assert.equal(flows, 20, 'the traffic exported meanwhile');
+    } finally {
+      await stopped(probe);
+      await witness.stop();
       await nfcapd.dispose();
     }
   });
