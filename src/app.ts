@@ -47,11 +47,23 @@ export class ProbeError extends Error {
   }
 }
 
-/** BPF that keeps our own datagrams out of a live capture. */
-export function exportExclusionFilter(collectors: readonly Pick<Collector, 'address' | 'port'>[]): string {
-  // a collector whose name does not resolve yet: its port, to any host (the filter is set once)
+/**
+ * BPF that keeps our own datagrams out of a live capture, and only ours: another
+ * exporter's NetFlow to the same collector is traffic like any other. Ours are told
+ * apart by the socket's source port (bound before the capture opens), and its source
+ * address once connected. A collector whose name does not resolve yet (the filter is
+ * set once): its source port to its port on any host.
+ */
+export function exportExclusionFilter(collectors: readonly Pick<Collector, 'address' | 'port' | 'source'>[]): string {
   return collectors
-    .map((c) => (c.address === undefined ? `(udp and dst port ${c.port})` : `(udp and dst host ${c.address} and dst port ${c.port})`))
+    .map((c) => {
+      const terms = ['udp'];
+      if (c.source?.address !== undefined) terms.push(`src host ${c.source.address}`);
+      if (c.source !== undefined) terms.push(`src port ${c.source.port}`);
+      if (c.address !== undefined) terms.push(`dst host ${c.address}`);
+      terms.push(`dst port ${c.port}`);
+      return `(${terms.join(' and ')})`;
+    })
     .join(' or ');
 }
 
@@ -363,6 +375,8 @@ async function runCapture(
     queueCapacity: options.exportQueue,
     droppedDatagrams: exporter.stats.datagramsDropped,
     droppedRecords: exporter.stats.recordsDropped,
+    abandonedDatagrams: exporter.stats.datagramsAbandoned,
+    abandonedRecords: exporter.stats.recordsAbandoned,
     collectors: collectors.map((c) => ({
       label: c.label,
       datagrams: c.datagramsSent,
@@ -387,10 +401,26 @@ async function runCapture(
   hooks.collectors(() => collectors.filter((c) => !c.resolved).map((c) => c.label));
 
   let signalled = 0;
+  /** the final flush: when the stop was asked for, and the datagrams built and queued by then */
+  let flush: { began: number; built: number; queued: number } | undefined;
   const stopCapture = (why: string): void => {
-    log.info(`${why}: flushing flows and stopping`);
+    // The final flush sends every record: none is dropped for a full queue, however
+    // long --export-rate makes it take (a second signal stops it at once).
+    exporter.keepEverything();
+    flush = { began: performance.now(), built: exporter.stats.datagramsBuilt, queued: exporter.queuedDatagrams };
     // a collector still unresolved will not be waited for: what it holds fails, counted
     for (const c of collectors) c.stopWaiting();
+    if (collectors.length > 0) {
+      const cached = read().flows.cached;
+      const datagrams = flush.queued + Math.ceil(cached / V5_MAX_RECORDS);
+      log.info(
+        { cachedFlows: cached, queuedDatagrams: flush.queued, exportRate: exporter.rate, flushSeconds: datagrams / exporter.rate },
+        `${why}: flushing flows and stopping: ${cached} cached flows, ${flush.queued} datagrams queued; at --export-rate ` +
+          `${exporter.rate}/s the flush takes about ${seconds(datagrams / exporter.rate)} (nothing is dropped; a second SIGINT or SIGTERM stops it at once)`,
+      );
+    } else {
+      log.info(`${why}: flushing flows and stopping`);
+    }
     hooks.phase('stopping');
     capture.stop();
   };
@@ -398,8 +428,15 @@ async function runCapture(
     signalled++;
     if (signalled === 1) {
       stopCapture(signal);
+    } else if (signalled === 2 && collectors.length > 0) {
+      const { datagrams, records } = exporter.abandon();
+      const after = flush === undefined ? '' : ` after ${seconds((performance.now() - flush.began) / 1000)}`;
+      log.warn(
+        `${signal} again: stopping the final flush at once${after}: ${datagrams} queued datagrams (${records} records) not sent, ` +
+          'counted, as is whatever the capture still hands over (a third signal exits at once)',
+      );
     } else {
-      log.warn(`${signal} again: exiting without waiting for the flush`);
+      log.warn(`${signal} again: exiting now, without the summary`);
       process.exit(1);
     }
   };
@@ -511,6 +548,18 @@ async function runCapture(
   progress?.finish(readToTheEnd);
   control?.finish(finalAccounting);
   await exporter.drain();
+  if (flush !== undefined && collectors.length > 0) {
+    const took = seconds((performance.now() - flush.began) / 1000);
+    const { datagramsAbandoned, recordsAbandoned } = exporter.stats;
+    if (datagramsAbandoned > 0) {
+      log.warn(`final flush stopped after ${took}: ${datagramsAbandoned} datagrams (${recordsAbandoned} records) not sent`);
+      // records were lost: say so to the supervisor
+      exitCode = 1;
+    } else {
+      const sent = exporter.stats.datagramsBuilt - flush.built + flush.queued;
+      log.info(`final flush done in ${took}: ${sent} datagrams since the stop, none dropped`);
+    }
+  }
   await control?.close();
   process.off('SIGINT', onProcessSignal);
   process.off('SIGTERM', onProcessSignal);
@@ -520,6 +569,11 @@ async function runCapture(
   log.info({ statistics: stats }, formatSummary(stats));
   await hooks.linger?.();
   return exitCode;
+}
+
+/** A duration for a log line: "0.4 s", "12.5 s", "95 s". */
+function seconds(value: number): string {
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} s`;
 }
 
 /** -r on a terminal: a bar of the bytes read, packets/s and flows, redrawn in place. */

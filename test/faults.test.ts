@@ -14,6 +14,7 @@ import { IsolatedNamespace, VethPair, namespaceForSuite } from './helpers/netns.
 import { freeUdpPort, logRecords, run, runProbe, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
 import { needsRoot } from './helpers/requirements.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
+import { UdpWitness, assertOnlyTheOtherExporterCounted, otherExporterScript } from './helpers/export-traffic.js';
 
 const skip = needsRoot('network namespaces');
 
@@ -176,6 +177,48 @@ describe('a collector name that does not resolve', { skip }, () => {
       assert.equal(flows, 60, 'both the held flows and the later ones arrived');
     } finally {
       await stopped(probe);
+      await nfcapd.dispose();
+    }
+  });
+
+  test('unresolved at start: the exclusion filter names our source port, so another exporter\'s NetFlow to the collector\'s port is counted, ours not', async () => {
+    ns.setHosts([]);
+    const nfcapd = await Nfcapd.start({ prefix: ns.exec() });
+    // tshark on lo is the independent witness of what the capture was shown
+    const witness = await UdpWitness.start(ns.exec(), 'lo', `udp and dst port ${nfcapd.port}`);
+    const probe = startProbe(
+      ['-i', 'lo', '-n', `collector.flowprobe.test:${nfcapd.port}`, '--inactive-timeout', '1', '--status-interval', '0', `udp and dst port ${nfcapd.port}`],
+      { prefix: ns.exec() },
+    );
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+      const sendOther = async (): Promise<void> => {
+        const sent = await run('ip', ['netns', 'exec', ns.name, process.execPath, '-e', otherExporterScript('127.0.0.1', 40556, '127.0.0.1', nfcapd.port, 15)]);
+        assert.equal(sent.code, 0, sent.stderr);
+      };
+      await sendOther(); // while the name does not resolve
+      await new Promise((r) => setTimeout(r, 2000)); // its flow expires (1 s) and is held
+      ns.setHosts(['127.0.0.1\tcollector.flowprobe.test']);
+      await waitFor(() => /resolved to 127\.0\.0\.1 after \d+ failed lookups/.test(probe.stderrSoFar()), 40_000, 'the name to resolve');
+      await sendOther(); // and once it resolved, when ours go to the same place
+      // our export datagrams went over lo while the probe was capturing
+      await waitFor(() => witness.sawOtherThan('127.0.0.1', 40556), 15_000, 'the probe to export while capturing');
+      await new Promise((r) => setTimeout(r, 2500)); // the second flow expires (1 s) and is exported
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      await witness.stop();
+
+      assertOnlyTheOtherExporterCounted(
+        witness,
+        await nfcapd.totals(),
+        { address: '127.0.0.1', port: 40556, datagrams: 30 },
+        { address: '127.0.0.1', port: nfcapd.port },
+      );
+    } finally {
+      await stopped(probe);
+      await witness.stop();
       await nfcapd.dispose();
     }
   });

@@ -3,9 +3,10 @@ import { describe, test } from 'node:test';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair, namespaceForSuite } from './helpers/netns.js';
-import { run, start, startProbe, waitFor } from './helpers/processes.js';
+import { logRecords, run, start, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
 import { needsRoot } from './helpers/requirements.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
+import { UdpWitness, assertOnlyTheOtherExporterCounted, otherExporterScript } from './helpers/export-traffic.js';
 
 const skip = needsRoot('network namespaces');
 
@@ -96,6 +97,51 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
     }
   });
 
+  test('the exclusion filter leaves out our own export datagrams only: another exporter\'s NetFlow to the same collector is captured and counted', async () => {
+    // nfcapd behind the veth (ns a), the probe capturing the veth (ns b): its datagrams
+    // to nfcapd cross the captured interface, and so do another exporter's from ns b.
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsA), bind: net.addrA });
+    // tshark on the same interface is the independent witness of what crossed it
+    const witness = await UdpWitness.start(net.exec(net.nsB), net.ifB, `udp and dst host ${net.addrA} and dst port ${nfcapd.port}`);
+    const probe = startProbe(['-i', net.ifB, '-n', `${net.addrA}:${nfcapd.port}`, '--inactive-timeout', '1', '--status-interval', '0'], {
+      prefix: net.exec(net.nsB),
+    });
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+      // traffic of our own to export meanwhile: 20 flows that expire after 1 s
+      const traffic = `
+        const s = require('node:dgram').createSocket('udp4');
+        s.bind(0, '${net.addrA}', async () => {
+          for (let i = 0; i < 20; i++) await new Promise((r) => s.send(Buffer.alloc(22), 6000 + i, '${net.addrB}', r));
+          s.close();
+        });`;
+      const [sentOther, sentOurs] = await Promise.all([
+        run('ip', ['netns', 'exec', net.nsB, process.execPath, '-e', otherExporterScript(net.addrB, 40555, net.addrA, nfcapd.port, 30)]),
+        run('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', traffic]),
+      ]);
+      assert.equal(sentOther.code, 0, sentOther.stderr);
+      assert.equal(sentOurs.code, 0, sentOurs.stderr);
+      // our export datagrams crossed the interface while the probe was capturing
+      await waitFor(() => witness.sawOtherThan(net.addrB, 40555), 15_000, 'the probe to export while capturing');
+      await new Promise((r) => setTimeout(r, 2500)); // the other exporter's flow expires (1 s) and is exported
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      await witness.stop();
+
+      const totals = await nfcapd.totals();
+      assertOnlyTheOtherExporterCounted(witness, totals, { address: net.addrB, port: 40555, datagrams: 30 }, { address: net.addrA, port: nfcapd.port });
+      let flows = 0;
+      for (const key of totals.keys()) if (key.startsWith(`${net.addrA} ${net.addrB} 17 `)) flows++;
+      assert.equal(flows, 20, 'the traffic exported meanwhile');
+    } finally {
+      await stopped(probe);
+      await witness.stop();
+      await nfcapd.dispose();
+    }
+  });
+
   test('SIGTERM during a saturated capture flushes and exits inside the 10 s grace period', async () => {
     const capture = join(work, 'flood.pcap');
     writeSyntheticCapture({ path: capture, packets: 400_000, flows: 20_000, seed: 7 });
@@ -128,3 +174,127 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
   });
 });
 
+
+describe('the final flush at SIGTERM, live (where a full queue drops while capturing)', { skip }, () => {
+  const net = new VethPair('s');
+  namespaceForSuite(net, 'flush');
+  const FLOWS = 6000;
+
+  /**
+   * FLOWS one-packet UDP flows from ns a to ns b (ports 10000…), cached until the stop
+   * (long timeouts), and one ICMP flow of the port-unreachable replies.
+   */
+  async function cacheFlows(probe: ReturnType<typeof startProbe>): Promise<void> {
+    await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+    const sender = `
+      const s = require('node:dgram').createSocket('udp4');
+      s.bind(40100, '${net.addrA}', async () => {
+        const payload = Buffer.alloc(22, 1);
+        for (let i = 0; i < ${FLOWS}; i++) await new Promise((r) => s.send(payload, 10000 + i, '${net.addrB}', r));
+        s.close();
+      });`;
+    const sent = await run('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', sender]);
+    assert.equal(sent.code, 0, sent.stderr);
+    // the status line (every second) says when every flow is in the cache
+    await waitFor(() => logRecords(probe.stderrSoFar()).some((r) => Number(r['flows']) >= FLOWS), 20_000, `${FLOWS} cached flows`);
+  }
+
+  function probeArgs(port: number, rate: number): string[] {
+    return [
+      '-i', net.ifB, '-n', `127.0.0.1:${port}`,
+      // a small queue and a low rate: the flush takes seconds, and a full queue would drop
+      '--export-queue', '64', '--export-rate', String(rate),
+      '--inactive-timeout', '3600', '--active-timeout', '7200', '--status-interval', '1',
+    ];
+  }
+
+  function flowsCreated(summary: string): number {
+    const created = Number(/flows created: (\d+)/.exec(summary)?.[1]);
+    assert.ok(created >= FLOWS, summary);
+    return created;
+  }
+
+  function collectorRecords(summary: string): { records: number; errors: number } {
+    const m = /collector 127\.0\.0\.1:\d+: \d+ datagrams, (\d+) records sent; send errors (\d+)/.exec(summary);
+    assert.ok(m, summary);
+    return { records: Number(m[1]), errors: Number(m[2]) };
+  }
+
+  test('every cached record reaches nfcapd, with no sequence gap, however small the queue and low the rate; the log says how long', async () => {
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    const probe = startProbe(probeArgs(nfcapd.port, 100), { prefix: net.exec(net.nsB) });
+    try {
+      await cacheFlows(probe);
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      const log = await nfcapd.stop();
+
+      // nfcapd has every flow, in sequence
+      assert.match(log, /Sequence Errors: 0, Bad Packets: 0/, log);
+      const totals = await nfcapd.totals();
+      for (let i = 0; i < FLOWS; i++) {
+        const key = `${net.addrA} ${net.addrB} 17 40100 ${10000 + i}`;
+        assert.deepEqual(totals.get(key), { packets: 1, octets: 50 }, key);
+      }
+
+      const summary = summaryText(result.stderr);
+      assert.doesNotMatch(summary, /dropped on a full send queue/);
+      const created = flowsCreated(summary);
+      assert.match(summary, new RegExp(`records exported: ${created} in \\d+ datagrams \\(flow_sequence ${created}\\)`));
+      assert.deepEqual(collectorRecords(summary), { records: created, errors: 0 });
+      assert.equal((await nfcapd.stat())['Flows'], created, 'nothing else reached nfcapd');
+
+      // and the log said how long it would take, and took
+      const records = logRecords(result.stderr);
+      const stop = records.find((r) => r.msg.startsWith('SIGTERM: flushing flows and stopping'));
+      // 6000 flows (and the ICMP one) = 200 datagrams at 100/s
+      assert.match(stop?.msg ?? '', /: 600\d cached flows, .* the flush takes about 2\.0 s /, result.stderr);
+      assert.ok(records.some((r) => /^final flush done in [\d.]+ s: \d+ datagrams since the stop, none dropped$/.test(r.msg)), result.stderr);
+    } finally {
+      await stopped(probe);
+      await nfcapd.dispose();
+    }
+  });
+
+  test('a second SIGTERM during the flush stops it at once: what was not sent is counted and logged, exit 1', async () => {
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    // 200 datagrams at 10/s: a flush of 20 s
+    const probe = startProbe(probeArgs(nfcapd.port, 10), { prefix: net.exec(net.nsB) });
+    try {
+      await cacheFlows(probe);
+      probe.child.kill('SIGTERM');
+      await waitFor(() => /final flush|SIGTERM: flushing flows and stopping/.test(probe.stderrSoFar()), 10_000, 'the flush to begin');
+      await new Promise((r) => setTimeout(r, 1000));
+      const secondAt = performance.now();
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      const stopMs = performance.now() - secondAt;
+      assert.equal(result.code, 1, result.stderr);
+      // at once: well inside the ~19 s the flush still had to go
+      assert.ok(stopMs < 8000, `stopped ${stopMs.toFixed(0)} ms after the second SIGTERM`);
+      const log = await nfcapd.stop();
+
+      const warnings = logRecords(result.stderr).filter((r) => r.level === 40).map((r) => r.msg);
+      assert.ok(warnings.some((m) => /^SIGTERM again: stopping the final flush at once after [\d.]+ s: \d+ queued datagrams \(\d+ records\) not sent/.test(m)), result.stderr);
+      assert.ok(warnings.some((m) => /^final flush stopped after [\d.]+ s: \d+ datagrams \(\d+ records\) not sent$/.test(m)), result.stderr);
+      const summary = summaryText(result.stderr);
+      const abandoned = /not sent, the final flush stopped by a second signal: (\d+) datagrams, (\d+) records/.exec(summary);
+      assert.ok(abandoned, summary);
+      const sent = collectorRecords(summary);
+      assert.equal(sent.errors, 0, summary);
+      assert.ok(sent.records > 0 && Number(abandoned[2]) > 0, summary);
+      // every record is accounted for: sent or counted as not sent
+      assert.equal(sent.records + Number(abandoned[2]), flowsCreated(summary), summary);
+      assert.doesNotMatch(summary, /dropped on a full send queue/);
+
+      // what was sent arrived, in sequence
+      assert.match(log, /Sequence Errors: 0, Bad Packets: 0/, log);
+      assert.equal((await nfcapd.stat())['Flows'], sent.records);
+      process.stdout.write(`# second SIGTERM: stopped ${stopMs.toFixed(0)} ms later, ${sent.records} records sent, ${abandoned[2]} not sent\n`);
+    } finally {
+      await stopped(probe);
+      await nfcapd.dispose();
+    }
+  });
+});

@@ -27,6 +27,8 @@ function exportStats(overrides: Partial<ExportStats> = {}): ExportStats {
     queueCapacity: 16384,
     droppedDatagrams: 0,
     droppedRecords: 0,
+    abandonedDatagrams: 0,
+    abandonedRecords: 0,
     collectors: [{ label: '127.0.0.1:9995', datagrams: 0, records: 0, errors: {}, resolved: true, failedLookups: 0 }],
     printedRecords: undefined,
     ...overrides,
@@ -74,6 +76,8 @@ describe('ProbeMetrics', () => {
     assert.equal(samples.get('flowprobe_flow_cache_flows'), 0);
     assert.equal(samples.get('flowprobe_flow_cache_capacity_flows'), 1000);
     assert.equal(samples.get('flowprobe_export_flow_sequence'), 0);
+    assert.equal(samples.get('flowprobe_export_abandoned_datagrams_total'), 0);
+    assert.equal(samples.get('flowprobe_export_abandoned_records_total'), 0);
     assert.equal(samples.get(`flowprobe_build_info{version="1.2.3",nodejs_version="${process.version}"}`), 1);
     assert.ok(samples.has('process_cpu_user_seconds_total'), 'default process metrics');
     assert.ok(![...samples.keys()].some((k) => k.startsWith('nodejs_active_handles_total')), 'gauges named _total are dropped');

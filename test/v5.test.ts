@@ -399,7 +399,14 @@ describe('V5Exporter', () => {
     assert.equal(exporter.queuedDatagrams, 3);
     await exporter.drain();
     assert.deepEqual(done, [30, 30, 5]);
-    assert.deepEqual(exporter.stats, { datagramsBuilt: 3, recordsBuilt: 65, datagramsDropped: 0, recordsDropped: 0 });
+    assert.deepEqual(exporter.stats, {
+      datagramsBuilt: 3,
+      recordsBuilt: 65,
+      datagramsDropped: 0,
+      recordsDropped: 0,
+      datagramsAbandoned: 0,
+      recordsAbandoned: 0,
+    });
     assert.equal(exporter.queuedDatagrams, 0);
   });
 
@@ -510,7 +517,14 @@ describe('V5Exporter', () => {
     // the 2nd and 3rd datagrams found the queue full
     assert.deepEqual(done, [30, 5], 'dropped records are done at once');
     assert.equal(exporter.flowSequence, 65);
-    assert.deepEqual(exporter.stats, { datagramsBuilt: 3, recordsBuilt: 65, datagramsDropped: 2, recordsDropped: 35 });
+    assert.deepEqual(exporter.stats, {
+      datagramsBuilt: 3,
+      recordsBuilt: 65,
+      datagramsDropped: 2,
+      recordsDropped: 35,
+      datagramsAbandoned: 0,
+      recordsAbandoned: 0,
+    });
     await exporter.drain();
     assert.deepEqual(done, [30, 5, 30]);
     exporter.enqueue(makeBatch(3), (n) => done.push(n));
@@ -527,15 +541,46 @@ describe('V5Exporter', () => {
     assert.equal(exporter.stats.datagramsDropped, 2);
   });
 
-  it('without dropWhenFull the queue grows past maxQueuedDatagrams', async () => {
-    const exporter = new V5Exporter([], { ...OPTIONS, dropWhenFull: false, maxQueuedDatagrams: 1 }, noLog);
-    let total = 0;
-    exporter.enqueue(makeBatch(65), (n) => (total += n));
-    assert.equal(exporter.queuedDatagrams, 3);
+  it('abandon: queued datagrams and every later one are counted as abandoned, not sent; done() is called for each', async () => {
+    const fake = fakeCollector();
+    // 1 datagram per second: the second and third wait in the queue
+    const exporter = new V5Exporter([fake.collector], { ...OPTIONS, rateLimit: 1 }, noLog);
+    const done: number[] = [];
+    exporter.enqueue(makeBatch(65), (n) => done.push(n));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(fake.datagrams.length, 1, 'the first went at once');
+    assert.deepEqual(exporter.abandon(), { datagrams: 2, records: 35 });
+    exporter.enqueue(makeBatch(10), (n) => done.push(n));
     await exporter.drain();
-    assert.equal(total, 65);
-    assert.equal(exporter.stats.datagramsDropped, 0);
+    assert.deepEqual(done.sort((a, b) => a - b), [5, 10, 30, 30]);
+    assert.equal(fake.datagrams.length, 1, 'nothing more was sent');
+    assert.deepEqual(
+      { abandoned: exporter.stats.datagramsAbandoned, records: exporter.stats.recordsAbandoned, dropped: exporter.stats.datagramsDropped },
+      { abandoned: 3, records: 45, dropped: 0 },
+    );
+    assert.equal(exporter.flowSequence, 75);
   });
+
+  for (const [name, dropWhenFull, keepEverything] of [
+    ['without dropWhenFull', false, false],
+    ['with dropWhenFull after keepEverything (the final flush)', true, true],
+  ] as const) {
+    it(`${name} the queue grows past maxQueuedDatagrams: every datagram is sent, in sequence`, async () => {
+      const fake = fakeCollector();
+      const exporter = new V5Exporter([fake.collector], { ...OPTIONS, dropWhenFull, maxQueuedDatagrams: 1 }, noLog);
+      if (keepEverything) exporter.keepEverything();
+      let total = 0;
+      exporter.enqueue(makeBatch(65), (n) => (total += n));
+      assert.equal(exporter.queuedDatagrams, 3);
+      await exporter.drain();
+      assert.equal(total, 65);
+      assert.equal(exporter.stats.datagramsDropped, 0);
+      assert.deepEqual(
+        fake.datagrams.map((d) => readV5Header(viewOf(d)).flowSequence),
+        [0, 30, 60],
+      );
+    });
+  }
 
   it('sends every datagram to every collector; a failed send is logged and still completes', async () => {
     const ok = fakeCollector();

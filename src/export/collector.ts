@@ -94,6 +94,8 @@ export interface CollectorOptions {
   events?: CollectorEvents | undefined;
   /** first retry delay; each failure doubles it up to RESOLVE_RETRY_MAX_MS */
   retryMs?: number;
+  /** the name's lookup (the system resolver unless a test gives its own): an address, or a rejection with an errno code */
+  lookup?: ((host: string) => Promise<string>) | undefined;
 }
 
 /** Retries of a name that does not resolve: 1 s, 2 s, 4 s, … at most 30 s apart. */
@@ -104,6 +106,45 @@ interface HeldDatagram {
   datagram: Buffer;
   length: number;
   done: (error: Error | null) => void;
+}
+
+/** The system resolver's first address for a name. */
+async function systemLookup(host: string): Promise<string> {
+  return (await lookup(host)).address;
+}
+
+function isWildcard(address: string): boolean {
+  return address === '0.0.0.0' || address === '::';
+}
+
+/** A socket's family as dgram names it. */
+function socketType(address: string | undefined): 'udp4' | 'udp6' {
+  return address !== undefined && isIP(address) === 6 ? 'udp6' : 'udp4';
+}
+
+async function closeQuietly(socket: SocketAsPromised): Promise<void> {
+  // dgram throws on a second close; closing is all that is wanted here
+  await socket.close().catch(() => undefined);
+}
+
+/** connect(2) a UDP socket; rejects if it fails, or if the socket is closed meanwhile (its callback would never come). */
+function connectSocket(socket: SocketAsPromised, port: number, address: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const udp = socket.socket;
+    const settle = (error: Error | null): void => {
+      udp.off('error', onError);
+      udp.off('close', onClose);
+      if (error === null) resolve();
+      else reject(error);
+    };
+    const onError = (error: Error): void => settle(error);
+    const onClose = (): void => settle(codedError('ECANCELED', 'the collector was closed while connecting'));
+    udp.once('error', onError);
+    udp.once('close', onClose);
+    // A failed connect() (no route to the collector) comes to this callback, not
+    // to 'error'; ignored, the socket would stay unconnected and the first send throw.
+    udp.connect(port, address, (error?: Error) => settle(error ?? null));
+  });
 }
 
 /** An error with an errno-style code, as the send callback hands out. */
@@ -120,6 +161,8 @@ function codedError(code: string, message: string): NodeJS.ErrnoException {
  * A collector given by name that does not resolve is not fatal: the probe keeps
  * capturing, the lookup is retried with backoff, and datagrams are held (file mode)
  * or held up to a bound and then failed, counted by reason `unresolved` (live mode).
+ * Its socket is bound from the start all the same, so its source port is known
+ * before any capture opens (the capture's exclusion filter names it).
  */
 export class Collector {
   /** datagrams the kernel accepted for this collector */
@@ -130,8 +173,12 @@ export class Collector {
   /** lookups that failed so far */
   resolveFailures = 0;
 
+  /** bound from open(); connected once the name resolved (resolvedAddress) */
   private socket: SocketAsPromised | undefined;
+  /** a socket of the other family being connected (the name resolved to an address of it) */
+  private replacement: SocketAsPromised | undefined;
   private resolvedAddress: string | undefined;
+  private local: { address: string | undefined; port: number } | undefined;
   private held: HeldDatagram[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs: number;
@@ -150,12 +197,14 @@ export class Collector {
   /**
    * Open a collector. An address, or a name that resolves, is connected at once;
    * a connect failure (no route) throws CollectorConnectError. A name that does not
-   * resolve gives an unresolved collector that keeps trying on its own.
+   * resolve gives an unresolved collector that keeps trying on its own, its socket
+   * bound already (a bind failure, an --export-source not on this host, throws).
    */
   static async open(target: CollectorAddress, options: CollectorOptions): Promise<Collector> {
     const collector = new Collector(formatCollector(target), target, options);
     const address = await collector.lookup();
     if (address === undefined) {
+      await collector.bindUnresolved();
       collector.scheduleRetry();
     } else {
       await collector.connect(address);
@@ -172,6 +221,14 @@ export class Collector {
     return this.target.port;
   }
 
+  /**
+   * Where our datagrams come from: the socket's local port (fixed from open() on),
+   * and its local address once known (connected, or bound with --export-source).
+   */
+  get source(): { address: string | undefined; port: number } | undefined {
+    return this.local;
+  }
+
   get resolved(): boolean {
     return this.resolvedAddress !== undefined;
   }
@@ -183,7 +240,7 @@ export class Collector {
 
   /** Send without copying: `datagram` must stay untouched until `done` runs. */
   send(datagram: Buffer, length: number, done: (error: Error | null) => void): void {
-    if (this.socket !== undefined) {
+    if (this.resolvedAddress !== undefined && this.socket !== undefined) {
       this.socket.socket.send(datagram, 0, length, done);
       return;
     }
@@ -199,7 +256,7 @@ export class Collector {
    * every later send fail, counted, so the exporter's drain can end.
    */
   stopWaiting(): void {
-    if (this.socket !== undefined || this.givenUp) return;
+    if (this.resolvedAddress !== undefined || this.givenUp) return;
     this.givenUp = true;
     clearTimeout(this.retryTimer);
     this.failHeld();
@@ -217,18 +274,21 @@ export class Collector {
     return total;
   }
 
+  /** Close every socket, also one still connecting (its connect then fails and nothing more is tried). */
   async close(): Promise<void> {
     this.closed = true;
     this.stopWaiting();
-    const socket = this.socket;
+    clearTimeout(this.retryTimer);
+    const sockets = [this.socket, this.replacement].filter((s) => s !== undefined);
     this.socket = undefined;
-    await socket?.close();
+    this.replacement = undefined;
+    await Promise.all(sockets.map(closeQuietly));
   }
 
   private async lookup(): Promise<string | undefined> {
     if (isIP(this.target.host) !== 0) return this.target.host;
     try {
-      return (await lookup(this.target.host)).address;
+      return await (this.options.lookup ?? systemLookup)(this.target.host);
     } catch (error) {
       this.resolveFailures++;
       this.lastLookupError = (error as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
@@ -236,27 +296,15 @@ export class Collector {
     }
   }
 
-  private async connect(address: string): Promise<void> {
-    const family = isIP(address) === 6 ? 'udp6' : 'udp4';
-    const wrapped = DgramAsPromised.createSocket({ type: family, sendBufferSize: SEND_BUFFER_BYTES });
+  /** A socket of `type` bound to `port` (0: any) on --export-source (or any address); it follows the collector's error count. */
+  private async bound(type: 'udp4' | 'udp6', port: number): Promise<SocketAsPromised> {
+    // ipv6Only when a port is asked for: a dual-stack socket would claim the IPv4 port of that number too
+    const wrapped = DgramAsPromised.createSocket({ type, sendBufferSize: SEND_BUFFER_BYTES, ipv6Only: type === 'udp6' && port !== 0 });
     try {
-      if (this.options.exportSource !== undefined) await wrapped.bind(0, this.options.exportSource);
-      await new Promise<void>((resolve, reject) => {
-        const socket = wrapped.socket;
-        socket.once('error', reject);
-        // A failed connect() (no route to the collector) comes to this callback, not
-        // to 'error'; ignored, the socket would stay unconnected and the first send throw.
-        const connected = (error?: Error): void => {
-          socket.off('error', reject);
-          if (error === undefined || error === null) resolve();
-          else reject(error);
-        };
-        socket.connect(this.target.port, address, connected);
-      });
+      await wrapped.bind(port, this.options.exportSource);
     } catch (error) {
-      await wrapped.close().catch(() => undefined);
-      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw new CollectorConnectError(`collector ${this.label}: cannot send to ${address} port ${this.target.port} (${code})`, code);
+      await closeQuietly(wrapped);
+      throw error;
     }
     // A connected socket that is idle reads the ICMP error itself and emits it;
     // dgram-as-promised only stores it for its next promise: count and report it here.
@@ -264,8 +312,63 @@ export class Collector {
       this.countError(error);
       this.options.events?.socketError(this, error);
     });
-    this.socket = wrapped;
+    return wrapped;
+  }
+
+  /** An unresolved name: bind now (the family of --export-source, else IPv4), so the source port is known. */
+  private async bindUnresolved(): Promise<void> {
+    try {
+      this.socket = await this.bound(socketType(this.options.exportSource), 0);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new CollectorConnectError(`collector ${this.label}: cannot bind a socket to send from${this.options.exportSource === undefined ? '' : ` ${this.options.exportSource}`} (${code})`, code);
+    }
+    this.noteSource(this.socket);
+  }
+
+  private noteSource(socket: SocketAsPromised): void {
+    const { address, port } = socket.address();
+    this.local = { address: isWildcard(address) ? undefined : address, port };
+  }
+
+  /**
+   * Connect to `address`: the socket bound while the name did not resolve if it is of
+   * the address's family, else a new one on the same source port. Throws
+   * CollectorConnectError; the collector closed meanwhile throws too, its sockets closed.
+   */
+  private async connect(address: string): Promise<void> {
+    const type = socketType(address);
+    const reserved = this.socket;
+    let socket: SocketAsPromised | undefined;
+    try {
+      if (reserved !== undefined && socketType(reserved.address().address) === type) {
+        socket = reserved;
+      } else {
+        socket = await this.bound(type, this.local?.port ?? 0);
+        this.replacement = socket;
+        if (this.closed) throw codedError('ECANCELED', 'the collector was closed while connecting');
+      }
+      await connectSocket(socket, this.target.port, address);
+    } catch (error) {
+      if (socket !== undefined && socket !== reserved) {
+        this.replacement = undefined;
+        await closeQuietly(socket);
+      }
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new CollectorConnectError(`collector ${this.label}: cannot send to ${address} port ${this.target.port} (${code})`, code);
+    }
+    if (socket !== reserved) {
+      this.replacement = undefined;
+      if (reserved !== undefined) await closeQuietly(reserved);
+    }
+    if (this.closed) {
+      // closed while connecting, after the connect had succeeded
+      await closeQuietly(socket);
+      throw new CollectorConnectError(`collector ${this.label}: closed while connecting`, 'ECANCELED');
+    }
+    this.socket = socket;
     this.resolvedAddress = address;
+    this.noteSource(socket);
   }
 
   private scheduleRetry(): void {
@@ -287,18 +390,15 @@ export class Collector {
     try {
       await this.connect(address);
     } catch (error) {
+      if (this.closed) return;
       // resolved, but no route yet: count it as a failed attempt and keep trying
       this.resolveFailures++;
       this.lastLookupError = error instanceof CollectorConnectError ? error.errno : 'EHOSTUNREACH';
       this.scheduleRetry();
       return;
     }
-    if (this.closed || this.givenUp) {
-      // stopped while connecting: what was held has failed already
-      this.socket = undefined;
-      this.resolvedAddress = undefined;
-      return;
-    }
+    // Resolved after a signal gave up on it: what was held has failed already, but
+    // what the final flush still sends goes out.
     this.options.events?.resolved(this, address, this.resolveFailures);
     const held = this.held;
     this.held = [];

@@ -9,7 +9,7 @@ export interface ExporterOptions {
   rateLimit: number;
   /** datagrams waiting to be sent; beyond this live mode drops (counted), file mode never gets there */
   maxQueuedDatagrams: number;
-  /** live mode drops on overflow; file mode relies on the worker pausing */
+  /** live mode drops on overflow (until the final flush: keepEverything); file mode relies on the worker pausing */
   dropWhenFull: boolean;
 }
 
@@ -22,6 +22,9 @@ export interface ExporterStats {
   /** datagrams dropped because the send queue was full (live mode) */
   datagramsDropped: number;
   recordsDropped: number;
+  /** datagrams not sent because the final flush was stopped at once (abandon: a second signal) */
+  datagramsAbandoned: number;
+  recordsAbandoned: number;
 }
 
 const MAX_POOLED_BUFFERS = 1024;
@@ -70,7 +73,14 @@ export interface ExportLogger {
  * bucket so a flush of a million flows does not overrun a collector.
  */
 export class V5Exporter {
-  readonly stats: ExporterStats = { datagramsBuilt: 0, recordsBuilt: 0, datagramsDropped: 0, recordsDropped: 0 };
+  readonly stats: ExporterStats = {
+    datagramsBuilt: 0,
+    recordsBuilt: 0,
+    datagramsDropped: 0,
+    recordsDropped: 0,
+    datagramsAbandoned: 0,
+    recordsAbandoned: 0,
+  };
   /** records exported before the next datagram, modulo 2^32 */
   flowSequence = 0;
 
@@ -84,6 +94,9 @@ export class V5Exporter {
   private idleWaiters: (() => void)[] = [];
   private readonly burst: number;
   private readonly maxInFlight = 512;
+  private dropWhenFull: boolean;
+  /** the final flush was stopped: nothing more is sent */
+  private abandoned = false;
 
   constructor(
     private readonly collectors: readonly Collector[],
@@ -92,6 +105,43 @@ export class V5Exporter {
   ) {
     this.burst = Math.max(1, Math.min(1024, Math.ceil(options.rateLimit / 100)));
     this.tokens = this.burst;
+    this.dropWhenFull = options.dropWhenFull;
+  }
+
+  /** datagrams per second (--export-rate) */
+  get rate(): number {
+    return this.options.rateLimit;
+  }
+
+  /**
+   * The final flush begins: from now on no datagram is dropped for a full queue;
+   * every one waits its turn at the rate, however long that takes.
+   */
+  keepEverything(): void {
+    this.dropWhenFull = false;
+  }
+
+  /**
+   * Stop at once (a second signal during the final flush): every queued datagram,
+   * and every one enqueued later, is counted as abandoned and not sent. Sends in
+   * flight complete. Returns what was queued.
+   */
+  abandon(): { datagrams: number; records: number } {
+    this.abandoned = true;
+    let datagrams = 0;
+    let records = 0;
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const item = this.queue[i]!;
+      datagrams++;
+      records += item.count;
+      item.done(item.count);
+    }
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.stats.datagramsAbandoned += datagrams;
+    this.stats.recordsAbandoned += records;
+    this.notifyIfIdle();
+    return { datagrams, records };
   }
 
   get queuedDatagrams(): number {
@@ -111,7 +161,13 @@ export class V5Exporter {
       const flowSequence = this.flowSequence;
       // The sequence advances even for a dropped datagram, so collectors see the loss.
       this.flowSequence = (this.flowSequence + count) % 0x1_0000_0000;
-      if (this.options.dropWhenFull && this.queuedDatagrams >= this.options.maxQueuedDatagrams) {
+      if (this.abandoned) {
+        this.stats.datagramsAbandoned++;
+        this.stats.recordsAbandoned += count;
+        done(count);
+        continue;
+      }
+      if (this.dropWhenFull && this.queuedDatagrams >= this.options.maxQueuedDatagrams) {
         this.stats.datagramsDropped++;
         this.stats.recordsDropped += count;
         done(count);

@@ -241,6 +241,15 @@ export class ProbeMetrics {
     this.mirror('export_queue_dropped_records_total', 'Records in the datagrams dropped on a full send queue.', [], (s) => [
       [{}, s.export.droppedRecords],
     ]);
+    this.mirror(
+      'export_abandoned_datagrams_total',
+      'Datagrams not sent because a second SIGINT or SIGTERM stopped the final flush (flow_sequence still advances).',
+      [],
+      (s) => [[{}, s.export.abandonedDatagrams]],
+    );
+    this.mirror('export_abandoned_records_total', 'Records in the datagrams the stopped final flush did not send.', [], (s) => [
+      [{}, s.export.abandonedRecords],
+    ]);
     this.gauge('export_queue_datagrams', 'Datagrams waiting to be sent.', [], (s) => [[{}, s.export.queuedDatagrams]]);
     this.gauge('export_queue_capacity_datagrams', 'Datagrams that may wait to be sent (--export-queue).', [], (s) => [
       [{}, s.export.queueCapacity],

@@ -52,6 +52,9 @@ export interface ExportStats {
   queueCapacity: number;
   droppedDatagrams: number;
   droppedRecords: number;
+  /** not sent: a second signal stopped the final flush */
+  abandonedDatagrams: number;
+  abandonedRecords: number;
   collectors: CollectorStats[];
   /** records printed to stdout (no collector given); undefined when exporting */
   printedRecords: number | undefined;

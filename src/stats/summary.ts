@@ -38,6 +38,9 @@ export function formatSummary(stats: ProbeStats): string {
   if (e.droppedDatagrams > 0) {
     lines.push(`  dropped on a full send queue: ${e.droppedDatagrams} datagrams, ${e.droppedRecords} records`);
   }
+  if (e.abandonedDatagrams > 0) {
+    lines.push(`  not sent, the final flush stopped by a second signal: ${e.abandonedDatagrams} datagrams, ${e.abandonedRecords} records`);
+  }
   for (const collector of e.collectors) {
     let errorCount = 0;
     for (const n of Object.values(collector.errors)) errorCount += n;

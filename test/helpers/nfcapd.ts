@@ -23,8 +23,8 @@ export interface FlowRecordRow {
 }
 
 /**
- * A real nfcapd on 127.0.0.1 (or inside a namespace via `prefix`), writing into
- * a temporary directory; stop() ends it so it writes its last file.
+ * A real nfcapd on 127.0.0.1 (or `bind`; inside a namespace via `prefix`), writing
+ * into a temporary directory; stop() ends it so it writes its last file.
  */
 export class Nfcapd {
   private constructor(
@@ -33,11 +33,11 @@ export class Nfcapd {
     private readonly running: Running,
   ) {}
 
-  static async start(options: { prefix?: string[]; port?: number } = {}): Promise<Nfcapd> {
+  static async start(options: { prefix?: string[]; port?: number; bind?: string } = {}): Promise<Nfcapd> {
     const port = options.port ?? (await freeUdpPort());
     const dir = mkdtempSync(join(tmpdir(), 'flowprobe-nfcapd-'));
     const prefix = options.prefix ?? [];
-    const args = [...prefix, 'nfcapd', '-b', '127.0.0.1', '-p', String(port), '-w', dir, '-B', '8388608', '-t', '3600'];
+    const args = [...prefix, 'nfcapd', '-b', options.bind ?? '127.0.0.1', '-p', String(port), '-w', dir, '-B', '8388608', '-t', '3600'];
     const running = start(args[0]!, args.slice(1));
     const nfcapd = new Nfcapd(port, dir, running);
     // It binds after printing Startup: wait until its socket is there, however slow the machine
