@@ -37,12 +37,13 @@ export class Nfcapd {
     const port = options.port ?? (await freeUdpPort());
     const dir = mkdtempSync(join(tmpdir(), 'flowprobe-nfcapd-'));
     const prefix = options.prefix ?? [];
-    const args = [...prefix, 'nfcapd', '-b', options.bind ?? '127.0.0.1', '-p', String(port), '-w', dir, '-B', '8388608', '-t', '3600'];
+    const bind = options.bind ?? '127.0.0.1';
+    const args = [...prefix, 'nfcapd', '-b', bind, '-p', String(port), '-w', dir, '-B', '8388608', '-t', '3600'];
     const running = start(args[0]!, args.slice(1));
     const nfcapd = new Nfcapd(port, dir, running);
     // It binds after printing Startup: wait until its socket is there, however slow the machine
     // (`ip netns exec` execs nfcapd in place, so the pid's /proc/PID/net is nfcapd's namespace's).
-    await waitFor(() => running.child.exitCode !== null || udpBound(running.child.pid, port), 30_000, `nfcapd to bind 127.0.0.1:${port}`);
+    await waitFor(() => running.child.exitCode !== null || udpBound(running.child.pid, bind, port), 30_000, `nfcapd to bind ${bind}:${port}`);
     if (running.child.exitCode !== null) throw new Error(`nfcapd failed to start: ${running.stderrSoFar()}`);
     return nfcapd;
   }
@@ -124,7 +125,8 @@ export class Nfcapd {
 }
 
 /** Whether the process's network namespace has a UDP socket bound to 127.0.0.1:port. */
-function udpBound(pid: number | undefined, port: number): boolean {
+/** Whether the process's namespace has a UDP socket bound to the IPv4 address and port. */
+function udpBound(pid: number | undefined, ipv4: string, port: number): boolean {
   if (pid === undefined) return false;
   let table: string;
   try {
@@ -133,7 +135,8 @@ function udpBound(pid: number | undefined, port: number): boolean {
     return false;
   }
   // local_address: the address's four bytes read as one host-order word, then the port, in hex
-  const address = endianness() === 'LE' ? '0100007F' : '7F000001';
+  const bytes = ipv4.split('.').map((b) => Number(b).toString(16).toUpperCase().padStart(2, '0'));
+  const address = (endianness() === 'LE' ? bytes.reverse() : bytes).join('');
   const local = `${address}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   return table.split('\n').some((line) => line.trim().split(/\s+/)[1] === local);
 }
