@@ -43,7 +43,13 @@ export class Nfcapd {
     const nfcapd = new Nfcapd(port, dir, running);
     // It binds after printing Startup: wait until its socket is there, however slow the machine
     // (`ip netns exec` execs nfcapd in place, so the pid's /proc/PID/net is nfcapd's namespace's).
-    await waitFor(() => running.child.exitCode !== null || udpBound(running.child.pid, bind, port), 30_000, `nfcapd to bind ${bind}:${port}`);
+    try {
+      await waitFor(() => running.child.exitCode !== null || udpBound(running.child.pid, bind, port), 30_000, `nfcapd to bind ${bind}:${port}`);
+    } catch (error) {
+      // no handle is returned: end it here, or it outlives the test and keeps its process alive
+      running.child.kill('SIGTERM');
+      throw error;
+    }
     if (running.child.exitCode !== null) throw new Error(`nfcapd failed to start: ${running.stderrSoFar()}`);
     return nfcapd;
   }
