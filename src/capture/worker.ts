@@ -14,6 +14,7 @@ import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/
 import { defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
+import { PcapHandleFigures } from './pcap-stats.js';
 import { ClassicPcapReader, PcapFileReadError } from './pcap-file.js';
 import {
   FLOW_FIELDS,
@@ -85,6 +86,8 @@ interface Source {
   name: string;
   /** libpcap's session, made when libpcap opens the source (the addon loads then) */
   session: PcapNativeSession | undefined;
+  /** the live session's pcap_stats, added to the source's totals; a new one with each (re)open */
+  pcapFigures: PcapHandleFigures | undefined;
   linkType: number;
   counterBase: number;
   /** the source's index (the accounting table's interface) */
@@ -111,6 +114,7 @@ const sources: Source[] = config.sources.map(resolveDefaultDevice).map((spec, i)
   spec,
   name: spec.kind === 'live' ? spec.device : spec.path,
   session: undefined,
+  pcapFigures: undefined,
   linkType: 0,
   counterBase: sourceCounterBase(i),
   slot: i,
@@ -334,6 +338,8 @@ function openSource(source: Source): string | undefined {
     return reason.startsWith(source.name) ? reason : `${source.name}: ${reason}`;
   }
   source.handle = 'open';
+  // a new handle counts from 0: its figures add to the totals, never replace them
+  if (spec.kind === 'live') source.pcapFigures = new PcapHandleFigures(counters, source.counterBase);
   const raw = linkTypeFromBinding(linkTypeName);
   const supported = supportedLinkType(raw);
   if (supported === undefined) {
@@ -354,16 +360,16 @@ function releaseAll(): void {
 }
 
 function refreshPcapStats(): void {
-  for (const source of sources) {
-    if (source.spec.kind !== 'live' || source.handle !== 'open') continue;
-    try {
-      const stats = sessionOf(source).stats();
-      counters[source.counterBase + SourceCounter.pcapReceived] = stats.ps_recv;
-      counters[source.counterBase + SourceCounter.pcapDropped] = stats.ps_drop;
-      counters[source.counterBase + SourceCounter.pcapInterfaceDropped] = stats.ps_ifdrop;
-    } catch {
-      // closed already: the last figures stay
-    }
+  for (const source of sources) if (source.handle === 'open') readPcapStats(source);
+}
+
+/** libpcap's figures for a live source's open handle, into the totals. */
+function readPcapStats(source: Source): void {
+  if (source.pcapFigures === undefined) return;
+  try {
+    source.pcapFigures.update(sessionOf(source).stats());
+  } catch {
+    // closed already: the last figures stay
   }
 }
 
@@ -427,6 +433,8 @@ function pollLive(): void {
 
 /** --on-interface-loss retry: drop the dead session and look for the interface every tick. */
 function loseInterface(source: Source): void {
+  // what the dead handle counted last, while its socket is still open
+  readPcapStats(source);
   source.handle = 'lost';
   counters[source.counterBase + SourceCounter.interfaceLosses]! += 1;
   // libpcap's handle on a vanished device is dead: it is dropped, not reused

@@ -35,7 +35,11 @@ export const SourceCounter = {
   packets: 0,
   /** wire length of every frame read */
   bytes: 1,
-  /** libpcap's pcap_stats, refreshed by the worker (live only) */
+  /**
+   * libpcap's pcap_stats (live only), refreshed by the worker: totals over every
+   * handle the source had, each handle's 32-bit figures added up across wraps
+   * (see PcapHandleFigures)
+   */
   pcapReceived: 2,
   pcapDropped: 3,
   pcapInterfaceDropped: 4,

@@ -22,7 +22,11 @@ export interface SourceStats {
   packets: number;
   /** wire length of every frame read */
   bytes: number;
-  /** libpcap's pcap_stats as the worker last refreshed them: 32-bit, wrapping; 0 for a file */
+  /**
+   * libpcap's pcap_stats as the worker last refreshed them, totals over every
+   * handle the source had (a reopen starts a handle at 0; the worker adds each
+   * handle's 32-bit figures up across wraps): only ever growing; 0 for a file
+   */
   pcapReceived: number;
   pcapDropped: number;
   pcapInterfaceDropped: number;
@@ -183,12 +187,4 @@ export function accountingStatsFrom(a: (field: number) => number): AccountingSta
     memoryUsed: a(AccountingStat.memoryUsed),
     memoryLimit: a(AccountingStat.memoryLimit),
   };
-}
-
-/** libpcap's pcap_stat fields are u_int */
-const PCAP_COUNTER_MODULUS = 2 ** 32;
-
-/** The increase of one of libpcap's 32-bit counters from `before` to `after`, across a wrap. */
-export function pcapCounterDelta(before: number, after: number): number {
-  return (((after - before) % PCAP_COUNTER_MODULUS) + PCAP_COUNTER_MODULUS) % PCAP_COUNTER_MODULUS;
 }
