@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair, namespaceForSuite } from './helpers/netns.js';
-import { isRoot, run, start, startProbe, waitFor } from './helpers/processes.js';
+import { parseExposition } from './helpers/http.js';
+import { isRoot, run, start, startProbe, summaryText, waitFor } from './helpers/processes.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
 
 const skip = isRoot() ? false : 'needs root for network namespaces (CI runs as root)';
@@ -46,6 +47,48 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
       assert.deepEqual(totals.get(`${net.addrB} ${net.addrA} 1 0 0`), { packets: 5, octets: 420 });
       const ifIndexLine = /capturing on (\S+)/.exec(result.stderr);
       assert.ok(ifIndexLine, 'start-up line names the interface');
+    } finally {
+      await nfcapd.dispose();
+    }
+  });
+
+  test('a stop right after the last packet: every packet is counted (the last TPACKET_V3 block is read before the handle closes)', async () => {
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    try {
+      const probe = startProbe(['-i', net.ifB, '-n', `127.0.0.1:${nfcapd.port}`, '--inactive-timeout', '60', '--metrics-listen', '127.0.0.1:0', '--metrics-linger', '60'], {
+        prefix: net.exec(net.nsB),
+      });
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+      // `ip netns exec` execs the probe: the pid is node's own
+      assert.equal((await run('cat', [`/proc/${probe.child.pid}/comm`])).stdout.trim(), 'node');
+      // 300 datagrams back to back, and SIGTERM from the sender the moment the last is sent:
+      // the last ones sit in a block the kernel has not handed over yet
+      const sender = `
+        const s = require('node:dgram').createSocket('udp4');
+        s.bind(40010, '${net.addrA}', async () => {
+          const payload = Buffer.alloc(100, 7);
+          for (let i = 0; i < 300; i++) await new Promise((r) => s.send(payload, 5000, '${net.addrB}', r));
+          process.kill(${probe.child.pid}, 'SIGTERM');
+          s.close();
+        });`;
+      const sent = await run('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', sender]);
+      assert.equal(sent.code, 0, sent.stderr);
+      await waitFor(() => probe.stderrSoFar().includes('serving the final metrics'), 20_000, 'the run to end');
+      const url = /serving metrics on (http:\/\/\S+\/metrics)/.exec(probe.stderrSoFar())?.[1];
+      const scraped = await run('ip', ['netns', 'exec', net.nsB, process.execPath, '-e', `fetch('${url}').then((r) => r.text()).then((t) => process.stdout.write(t))`]);
+      probe.child.kill('SIGTERM'); // a second signal ends the linger
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      const totals = await nfcapd.totals();
+      assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 17 40010 5000`), { packets: 300, octets: 38400 });
+      // libpcap's own count agrees: nothing it received was left unread
+      const summary = summaryText(result.stderr);
+      const received = Number(new RegExp(`${net.ifB} libpcap: received (\\d+), dropped 0,`).exec(summary)?.[1]);
+      const captured = Number(/packets captured: (\d+)/.exec(summary)?.[1]);
+      assert.equal(captured, received, summary);
+      assert.doesNotMatch(summary, /never processed/);
+      assert.equal(parseExposition(scraped.stdout).get(`flowprobe_capture_unprocessed_packets_total{interface="${net.ifB}"}`), 0, scraped.stderr);
     } finally {
       await nfcapd.dispose();
     }

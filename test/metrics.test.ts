@@ -141,6 +141,16 @@ describe('ProbeMetrics', () => {
     assert.equal(samples.get(kernel), 2 ** 32 + 5, 'no change, no increase');
   });
 
+  it('packets libpcap received but the probe never read, per interface', async () => {
+    const { counters, read } = probe();
+    const metrics = new ProbeMetrics({ version: '1', read });
+    const series = 'flowprobe_capture_unprocessed_packets_total{interface="eth1"}';
+    assert.equal(parseExposition(await metrics.scrape()).get(series), 0, 'there at 0 from the start');
+    counters[sourceCounterBase(0) + SourceCounter.pcapUnprocessed] = 2;
+    assert.equal(parseExposition(await metrics.scrape()).get(series), 2);
+    assert.equal(parseExposition(await metrics.scrape()).get('flowprobe_capture_unprocessed_packets_total{interface="any"}'), 0);
+  });
+
   it('printing to stdout: records under collector="stdout"', async () => {
     const { read } = probe(() => exportStats({ collectors: [], printedRecords: 12 }));
     const samples = parseExposition(await new ProbeMetrics({ version: '1', read }).scrape());

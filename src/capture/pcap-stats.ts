@@ -27,10 +27,15 @@ export class PcapHandleFigures {
   private seenReceived = 0;
   private seenDropped = 0;
   private seenInterfaceDropped = 0;
+  /** this handle's own totals */
+  private received = 0;
+  private dropped = 0;
 
   constructor(
     private readonly counters: Float64Array,
     private readonly base: number,
+    /** the source's packet count when the handle opened */
+    private readonly packetsAtOpen: number,
   ) {}
 
   /** Add what the handle counted since the last read. */
@@ -41,8 +46,29 @@ export class PcapHandleFigures {
     this.seenReceived = stat.ps_recv;
     this.seenDropped = stat.ps_drop;
     this.seenInterfaceDropped = stat.ps_ifdrop;
+    this.received += received;
+    this.dropped += dropped;
     this.counters[this.base + SourceCounter.pcapReceived]! += received;
     this.counters[this.base + SourceCounter.pcapDropped]! += dropped;
     this.counters[this.base + SourceCounter.pcapInterfaceDropped]! += interfaceDropped;
   }
+
+  /**
+   * The handle is closing (its figures read last): count the packets libpcap
+   * received and did not drop that the probe never read, left in its buffer.
+   * On a loopback device libpcap is handed each packet twice, as sent and as
+   * received, and keeps one; on "any" the loopback's share cannot be told, so
+   * nothing is counted there.
+   */
+  close(device: CaptureDeviceKind): number {
+    if (device === 'any') return 0;
+    const read = this.counters[this.base + SourceCounter.packets]! - this.packetsAtOpen;
+    const kept = this.received - this.dropped;
+    const unread = Math.max(0, (device === 'loopback' ? Math.floor(kept / 2) : kept) - read);
+    this.counters[this.base + SourceCounter.pcapUnprocessed]! += unread;
+    return unread;
+  }
 }
+
+/** What libpcap's received count means for a device (see PcapHandleFigures.close). */
+export type CaptureDeviceKind = 'interface' | 'loopback' | 'any';

@@ -11,10 +11,10 @@ import { PacketBatch } from '../cache/packet-batch.js';
 import { ControlWord, DataPlaneCounter, SourceCounter, sourceCounterBase } from '../counters/data-plane.js';
 import { DecodeResult, DecodedPacket, decodeFrame } from '../decode/decode.js';
 import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/record-batch.js';
-import { defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
+import { captureDeviceKind, defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
-import { PcapHandleFigures } from './pcap-stats.js';
+import { PcapHandleFigures, type CaptureDeviceKind } from './pcap-stats.js';
 import { ClassicPcapReader, PcapFileReadError } from './pcap-file.js';
 import {
   FLOW_FIELDS,
@@ -31,6 +31,13 @@ const STOP_CHECK_PACKETS = 1024;
 /** Enough for link header, 8 VLAN tags, a 60-byte IP header and the TCP flags. */
 const MIN_FRAME_BUFFER = 256;
 const LIVE_READ_TIMEOUT_MS = 100;
+/**
+ * A live stop reads on this long before closing: the kernel hands libpcap a
+ * TPACKET_V3 block when it is full or LIVE_READ_TIMEOUT_MS after it was begun,
+ * so the packets of the last, partly filled block (up to 100 ms of traffic)
+ * are read before the handle closes (twice the timeout: timers run late).
+ */
+const LIVE_DRAIN_MS = 2 * LIVE_READ_TIMEOUT_MS;
 /**
  * Live reads are driven by a timer on this dedicated thread rather than the
  * binding's start_polling: its poll handle is never closed, and a worker cannot
@@ -86,8 +93,10 @@ interface Source {
   name: string;
   /** libpcap's session, made when libpcap opens the source (the addon loads then) */
   session: PcapNativeSession | undefined;
-  /** the live session's pcap_stats, added to the source's totals; a new one with each (re)open */
+  /** the live session's pcap_stats, added to the source's totals; a new one with each (re)open, gone once it closes */
   pcapFigures: PcapHandleFigures | undefined;
+  /** how libpcap's received count relates to the packets it hands over */
+  deviceKind: CaptureDeviceKind;
   linkType: number;
   counterBase: number;
   /** the source's index (the accounting table's interface) */
@@ -115,6 +124,7 @@ const sources: Source[] = config.sources.map(resolveDefaultDevice).map((spec, i)
   name: spec.kind === 'live' ? spec.device : spec.path,
   session: undefined,
   pcapFigures: undefined,
+  deviceKind: spec.kind === 'live' ? captureDeviceKind(spec.device) : 'interface',
   linkType: 0,
   counterBase: sourceCounterBase(i),
   slot: i,
@@ -135,7 +145,10 @@ const packet = new DecodedPacket();
 /** decoded packets not yet accounted (see PacketBatch); empty between two reads */
 const batch = new PacketBatch();
 let packetsSinceCheck = 0;
+/** the capture is closing: a file stops reading, live handles are closed */
 let stopping = false;
+/** live: a stop was asked; reading goes on until then (performance.now()), see LIVE_DRAIN_MS */
+let drainUntil = Number.POSITIVE_INFINITY;
 
 // The source being dispatched: dispatch is synchronous, so one set of variables
 // serves every session and the packet callback needs no closure per source.
@@ -225,7 +238,7 @@ function handleFrame(
   }
   if (++packetsSinceCheck === STOP_CHECK_PACKETS) {
     packetsSinceCheck = 0;
-    if (!stopping && Atomics.load(control, ControlWord.stop) !== 0) breakAll();
+    checkStop();
   }
   return !stopping;
 }
@@ -283,11 +296,41 @@ function dispatch(source: Source): number {
   return result;
 }
 
+/**
+ * Whether to stop, from the packet path (every STOP_CHECK_PACKETS, even inside
+ * one long dispatch) and between reads: a file stops at once; live, a stop
+ * begins the drain, and the capture closes once it is over.
+ */
+function checkStop(): void {
+  if (stopping) return;
+  if (drainUntil === Number.POSITIVE_INFINITY) {
+    if (Atomics.load(control, ControlWord.stop) === 0) return;
+    if (!live) {
+      breakAll();
+      return;
+    }
+    drainUntil = performance.now() + LIVE_DRAIN_MS;
+  }
+  if (performance.now() >= drainUntil) breakAll();
+}
+
 /** Ask every session to stop: a dispatch in progress returns after the current packet. */
 function breakAll(): void {
   stopping = true;
-  refreshPcapStats();
-  for (const source of sources) if (source.handle === 'open') sessionOf(source).close();
+  for (const source of sources) {
+    if (source.handle !== 'open') continue;
+    readPcapStats(source); // the last figures: a released handle has none
+    sessionOf(source).close();
+  }
+}
+
+/**
+ * A live handle is done with (read for the last time, or dead): count what it
+ * leaves unread against its last figures.
+ */
+function closePcapFigures(source: Source): void {
+  source.pcapFigures?.close(source.deviceKind);
+  source.pcapFigures = undefined;
 }
 
 function sessionOf(source: Source): PcapNativeSession {
@@ -339,7 +382,9 @@ function openSource(source: Source): string | undefined {
   }
   source.handle = 'open';
   // a new handle counts from 0: its figures add to the totals, never replace them
-  if (spec.kind === 'live') source.pcapFigures = new PcapHandleFigures(counters, source.counterBase);
+  if (spec.kind === 'live') {
+    source.pcapFigures = new PcapHandleFigures(counters, source.counterBase, counters[source.counterBase + SourceCounter.packets]!);
+  }
   const raw = linkTypeFromBinding(linkTypeName);
   const supported = supportedLinkType(raw);
   if (supported === undefined) {
@@ -381,6 +426,7 @@ function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: str
   if (pollTimer !== undefined) clearInterval(pollTimer);
   refreshPcapStats();
   releaseAll();
+  for (const source of sources) closePcapFigures(source);
   accountBatch();
   cache.expireAll();
   batcher.flush();
@@ -428,6 +474,8 @@ function pollLive(): void {
       return;
     }
   }
+  // after the reads: a drain that is over closes the capture with everything read
+  checkStop();
   if (stopping) finish('stopped');
 }
 
@@ -435,6 +483,7 @@ function pollLive(): void {
 function loseInterface(source: Source): void {
   // what the dead handle counted last, while its socket is still open
   readPcapStats(source);
+  closePcapFigures(source);
   source.handle = 'lost';
   counters[source.counterBase + SourceCounter.interfaceLosses]! += 1;
   // libpcap's handle on a vanished device is dead: it is dropped, not reused
@@ -504,10 +553,7 @@ function tick(): void {
   refreshPcapStats();
   cache.expireTimedOut(clock.now);
   batcher.flush();
-  if (!stopping && Atomics.load(control, ControlWord.stop) !== 0) {
-    breakAll();
-    pollLive();
-  }
+  checkStop(); // the stop word, should its message be late
 }
 
 let tickTimer: NodeJS.Timeout | undefined;
@@ -515,11 +561,9 @@ let pollTimer: NodeJS.Timeout | undefined;
 port.on('message', (command: CaptureWorkerCommand) => {
   switch (command.type) {
     case 'stop':
-      // a file is read inside one dispatch and sees the stop word from the packet path
-      if (live && !stopping) {
-        breakAll();
-        pollLive();
-      }
+      // live: the drain begins (the next polls read on, then close); a file is read
+      // inside one dispatch and sees the stop word from the packet path
+      if (live) checkStop();
       break;
     case 'request': {
       // Live, the thread is idle between two polls: the answer comes at once.

@@ -45,6 +45,8 @@ export const SourceCounter = {
   pcapInterfaceDropped: 4,
   /** times the interface went away (--on-interface-loss retry) */
   interfaceLosses: 5,
+  /** packets libpcap received and did not drop that were never read: left in its buffer when a handle closed */
+  pcapUnprocessed: 6,
 } as const;
 const SOURCE_LENGTH = 8;
 

@@ -120,6 +120,12 @@ export class ProbeMetrics {
         ]),
     );
     this.mirror(
+      'capture_unprocessed_packets_total',
+      'Packets libpcap received (and did not drop) that were never processed: left in its buffer when the capture closed (not counted on "any").',
+      ['interface'],
+      (s) => s.sources.map((src) => [{ interface: src.label }, src.pcapUnprocessed]),
+    );
+    this.mirror(
       'capture_out_of_order_packets_total',
       'Packets whose timestamp went back in time (counted at the latest time).',
       [],

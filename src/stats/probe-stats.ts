@@ -30,6 +30,11 @@ export interface SourceStats {
   pcapReceived: number;
   pcapDropped: number;
   pcapInterfaceDropped: number;
+  /**
+   * packets libpcap received (and did not drop) that were never read, left in
+   * its buffer when a handle closed; not counted on "any" (see PcapHandleFigures)
+   */
+  pcapUnprocessed: number;
   /** times the interface went away and was waited for (--on-interface-loss retry) */
   interfaceLosses: number;
 }
@@ -127,6 +132,7 @@ export function readProbeStats(inputs: StatsInputs): ProbeStats {
       pcapReceived: c(base + SourceCounter.pcapReceived),
       pcapDropped: c(base + SourceCounter.pcapDropped),
       pcapInterfaceDropped: c(base + SourceCounter.pcapInterfaceDropped),
+      pcapUnprocessed: c(base + SourceCounter.pcapUnprocessed),
       interfaceLosses: c(base + SourceCounter.interfaceLosses),
     };
   });

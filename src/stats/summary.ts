@@ -14,6 +14,9 @@ export function formatSummary(stats: ProbeStats): string {
       lines.push(
         `  ${source.label} libpcap: received ${source.pcapReceived}, dropped ${source.pcapDropped}, dropped by interface ${source.pcapInterfaceDropped}`,
       );
+      if (source.pcapUnprocessed > 0) {
+        lines.push(`  ${source.label}: ${source.pcapUnprocessed} packets libpcap received were never processed (still in its buffer when the capture closed)`);
+      }
       if (source.interfaceLosses > 0) lines.push(`  ${source.label} went away ${source.interfaceLosses} times (waited for it to come back)`);
     }
   }
