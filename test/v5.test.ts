@@ -448,7 +448,7 @@ describe('RecordBatcher', () => {
 
   it('writes each expired flow as a v5 record with first/last = floor(time − boot)', () => {
     const boot = 1_767_225_600_000.7;
-    const clock: DataPlaneClock = { now: boot, boot };
+    const clock: DataPlaneClock = { now: boot, boot, wallOffset: 0 };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b));
     const cache = new FlowCache(8, TIMEOUTS, batcher, clock);
@@ -511,7 +511,7 @@ describe('RecordBatcher', () => {
 
   it('wraps first and last modulo 2^32 ms (49.7 days of uptime), as v5 does', () => {
     const boot = 1_000_000;
-    const clock: DataPlaneClock = { now: boot, boot };
+    const clock: DataPlaneClock = { now: boot, boot, wallOffset: 0 };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b));
     const cache = new FlowCache(8, { activeMs: 2 ** 40, inactiveMs: 2 ** 40, tcpEndMs: 2 ** 40 }, batcher, clock);
@@ -541,7 +541,7 @@ describe('RecordBatcher', () => {
   });
 
   it('flushes on its own every recordsPerBatch records, each batch in a fresh buffer', () => {
-    const clock: DataPlaneClock = { now: 0, boot: 0 };
+    const clock: DataPlaneClock = { now: 0, boot: 0, wallOffset: 0 };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b), 4);
     const cache = new FlowCache(16, TIMEOUTS, batcher, clock);
@@ -563,7 +563,7 @@ describe('RecordBatcher', () => {
 
   it('the exported header sys_uptime is ≥ every record’s last', async () => {
     const boot = 1_767_225_600_000.3;
-    const clock: DataPlaneClock = { now: boot, boot };
+    const clock: DataPlaneClock = { now: boot, boot, wallOffset: 0 };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b), 1024);
     const cache = new FlowCache(64, { activeMs: 5000, inactiveMs: 1500, tcpEndMs: 500 }, batcher, clock);

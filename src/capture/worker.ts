@@ -14,6 +14,7 @@ import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/
 import { captureDeviceKind, defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
+import { LiveClock } from './live-clock.js';
 import { PcapHandleFigures, type CaptureDeviceKind } from './pcap-stats.js';
 import { ClassicPcapReader, PcapFileReadError } from './pcap-file.js';
 import {
@@ -56,7 +57,11 @@ function send(message: CaptureWorkerMessage, transfer?: ArrayBuffer[]): void {
   port!.postMessage(message, transfer);
 }
 
-const clock: DataPlaneClock = { now: 0, boot: config.bootMs ?? Number.NaN };
+const clock: DataPlaneClock = { now: 0, boot: config.bootMs ?? Number.NaN, wallOffset: 0 };
+/** live: packet timestamps and ages on a monotonic time line (see LiveClock); a file keeps capture time */
+const liveClock = live ? new LiveClock() : undefined;
+/** a packet's timestamp (ms) as the data plane counts it: capture time (file), or on the live line */
+const packetTime: (timestampMs: number) => number = liveClock === undefined ? (ms) => ms : (ms) => liveClock.packetTime(ms);
 const postBatch = (batch: RecordBatch): void => {
   if (!live) {
     // A file never drops: wait while the exporter is behind.
@@ -184,7 +189,7 @@ function handleFrame(
   seconds: number,
   microseconds: number,
 ): boolean {
-  const time = (seconds >>> 0) * 1000 + microseconds / 1000;
+  const time = packetTime((seconds >>> 0) * 1000 + microseconds / 1000);
   counters[currentBase + SourceCounter.packets]! += 1;
   counters[currentBase + SourceCounter.bytes]! += wirelen;
   // (live, the tick may have moved the clock past the latest packet)
@@ -302,6 +307,7 @@ function dispatch(source: Source): number {
  * begins the drain, and the capture closes once it is over.
  */
 function checkStop(): void {
+  sampleLiveClock();
   if (stopping) return;
   if (drainUntil === Number.POSITIVE_INFINITY) {
     if (Atomics.load(control, ControlWord.stop) === 0) return;
@@ -404,6 +410,15 @@ function releaseAll(): void {
   }
 }
 
+/** Live: read the clocks (every poll, tick and STOP_CHECK_PACKETS packets); the data plane's time moves on. */
+function sampleLiveClock(): void {
+  if (liveClock === undefined) return;
+  const now = liveClock.sample();
+  clock.wallOffset = liveClock.wallOffset;
+  // never past a packet still waiting in the batch (see handleFrame)
+  if (batch.count === 0 && now > clock.now) clock.now = now;
+}
+
 function refreshPcapStats(): void {
   for (const source of sources) if (source.handle === 'open') readPcapStats(source);
 }
@@ -461,6 +476,7 @@ function readError(source: Source): string {
 /** Live: read what every interface has buffered. */
 function pollLive(): void {
   if (finished) return;
+  sampleLiveClock();
   for (const source of sources) {
     if (source.handle !== 'open') continue;
     const result = dispatch(source);
@@ -548,7 +564,7 @@ function readClassicFile(source: Source, reader: ClassicPcapReader): void {
 }
 
 function tick(): void {
-  if (Date.now() > clock.now) clock.now = Date.now();
+  sampleLiveClock();
   reopenLostInterfaces();
   refreshPcapStats();
   cache.expireTimedOut(clock.now);
@@ -637,8 +653,11 @@ function start(): void {
       reader: s.fileReader === undefined ? 'libpcap' : 'classic-pcap',
     })),
   });
-  if (live) {
-    clock.now = Date.now();
+  if (liveClock !== undefined) {
+    clock.now = liveClock.sample();
+    clock.wallOffset = liveClock.wallOffset;
+    // the main thread's boot, read a moment earlier, on the line (a wall clock stepped meanwhile would put it after now)
+    clock.boot = Math.min(clock.boot, clock.now);
     tickTimer = setInterval(tick, config.tickMs);
     pollTimer = setInterval(pollLive, LIVE_POLL_MS);
     pollLive();
