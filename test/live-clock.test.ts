@@ -64,8 +64,7 @@ function liveDataPlane() {
     },
     /** a packet stamped by the kernel now (or at `stamp`), read now: by a poll, which samples the clocks first */
     packet(sport: number, stamp = wall): void {
-      const now = live.sample();
-      if (now > clock.now) clock.now = now;
+      live.sample();
       clock.wallOffset = live.wallOffset;
       const time = live.packetTime(stamp);
       // as the worker: the clock never goes back (an earlier packet counts at the current time)

@@ -307,7 +307,7 @@ function dispatch(source: Source): number {
  * begins the drain, and the capture closes once it is over.
  */
 function checkStop(): void {
-  sampleLiveClock();
+  sampleLiveClock(false);
   if (stopping) return;
   if (drainUntil === Number.POSITIVE_INFINITY) {
     if (Atomics.load(control, ControlWord.stop) === 0) return;
@@ -410,13 +410,18 @@ function releaseAll(): void {
   }
 }
 
-/** Live: read the clocks (every poll, tick and STOP_CHECK_PACKETS packets); the data plane's time moves on. */
-function sampleLiveClock(): void {
+/**
+ * Live: read the clocks (every poll, tick and STOP_CHECK_PACKETS packets), so
+ * packets are put on the line by a fresh offset. Only the tick moves the data
+ * plane's time on by itself (when idle): packets read at a poll were captured
+ * before it, and would count as out of time order behind a clock moved there.
+ */
+function sampleLiveClock(advance: boolean): void {
   if (liveClock === undefined) return;
   const now = liveClock.sample();
   clock.wallOffset = liveClock.wallOffset;
   // never past a packet still waiting in the batch (see handleFrame)
-  if (batch.count === 0 && now > clock.now) clock.now = now;
+  if (advance && batch.count === 0 && now > clock.now) clock.now = now;
 }
 
 function refreshPcapStats(): void {
@@ -476,7 +481,7 @@ function readError(source: Source): string {
 /** Live: read what every interface has buffered. */
 function pollLive(): void {
   if (finished) return;
-  sampleLiveClock();
+  sampleLiveClock(false);
   for (const source of sources) {
     if (source.handle !== 'open') continue;
     const result = dispatch(source);
@@ -564,7 +569,7 @@ function readClassicFile(source: Source, reader: ClassicPcapReader): void {
 }
 
 function tick(): void {
-  sampleLiveClock();
+  sampleLiveClock(true);
   reopenLostInterfaces();
   refreshPcapStats();
   cache.expireTimedOut(clock.now);
