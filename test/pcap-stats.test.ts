@@ -45,7 +45,11 @@ describe('PcapHandleFigures', () => {
     counters[base + SourceCounter.packets] = 1000; // read before this handle opened
     const handle = new PcapHandleFigures(counters, base, 1000);
     handle.update({ ps_recv: 100, ps_drop: 10, ps_ifdrop: 3 });
+    counters[base + SourceCounter.packets] = 1080;
+    assert.equal(handle.unread('interface'), 10, 'still in the buffer');
     counters[base + SourceCounter.packets] = 1085;
+    assert.equal(handle.unread('interface'), 5);
+    assert.equal(counters[base + SourceCounter.pcapUnprocessed], 0, 'counted only when the handle closes');
     assert.equal(handle.close('interface'), 5);
     assert.equal(unprocessed(), 5);
     // everything read: nothing to count
@@ -61,10 +65,12 @@ describe('PcapHandleFigures', () => {
     const loopback = new PcapHandleFigures(counters, base, 0);
     loopback.update({ ps_recv: 200, ps_drop: 0, ps_ifdrop: 0 });
     counters[base + SourceCounter.packets] = 100;
-    assert.equal(loopback.close('loopback'), 0, 'all 100 read');
+    assert.equal(loopback.unread('loopback'), 0, 'all 100 read');
+    assert.equal(loopback.close('loopback'), 0);
     const any = new PcapHandleFigures(counters, base, 100);
     any.update({ ps_recv: 500, ps_drop: 0, ps_ifdrop: 0 });
     counters[base + SourceCounter.packets] = 300;
+    assert.equal(any.unread('any'), undefined, 'cannot be told');
     assert.equal(any.close('any'), 0);
     assert.equal(counters[base + SourceCounter.pcapUnprocessed], 0);
   });

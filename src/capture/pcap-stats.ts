@@ -54,17 +54,21 @@ export class PcapHandleFigures {
   }
 
   /**
-   * The handle is closing (its figures read last): count the packets libpcap
-   * received and did not drop that the probe never read, left in its buffer.
-   * On a loopback device libpcap is handed each packet twice, as sent and as
-   * received, and keeps one; on "any" the loopback's share cannot be told, so
-   * nothing is counted there.
+   * Packets libpcap received and did not drop that the probe has not read (as
+   * of the last update): still in its buffer. On a loopback device libpcap is
+   * handed each packet twice, as sent and as received, and keeps one; on "any"
+   * the loopback's share cannot be told: undefined.
    */
-  close(device: CaptureDeviceKind): number {
-    if (device === 'any') return 0;
+  unread(device: CaptureDeviceKind): number | undefined {
+    if (device === 'any') return undefined;
     const read = this.counters[this.base + SourceCounter.packets]! - this.packetsAtOpen;
     const kept = this.received - this.dropped;
-    const unread = Math.max(0, (device === 'loopback' ? Math.floor(kept / 2) : kept) - read);
+    return Math.max(0, (device === 'loopback' ? Math.floor(kept / 2) : kept) - read);
+  }
+
+  /** The handle is closing (its figures read last): count what it leaves unread. */
+  close(device: CaptureDeviceKind): number {
+    const unread = this.unread(device) ?? 0;
     this.counters[this.base + SourceCounter.pcapUnprocessed]! += unread;
     return unread;
   }

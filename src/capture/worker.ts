@@ -33,12 +33,16 @@ const STOP_CHECK_PACKETS = 1024;
 const MIN_FRAME_BUFFER = 256;
 const LIVE_READ_TIMEOUT_MS = 100;
 /**
- * A live stop reads on this long before closing: the kernel hands libpcap a
- * TPACKET_V3 block when it is full or LIVE_READ_TIMEOUT_MS after it was begun,
- * so the packets of the last, partly filled block (up to 100 ms of traffic)
- * are read before the handle closes (twice the timeout: timers run late).
+ * A live stop reads on before closing: the kernel hands libpcap a TPACKET_V3
+ * block when it is full or LIVE_READ_TIMEOUT_MS after it was begun, so the
+ * packets of the last, partly filled block (up to 100 ms of traffic) come late.
+ * The capture closes once libpcap's received count is all read (see
+ * PcapHandleFigures.unread), at most LIVE_DRAIN_MAX_MS after the stop (a busy
+ * link always has a block on the way); where that count cannot be compared
+ * ("any"), after LIVE_DRAIN_MS (twice the timeout: timers run late).
  */
 const LIVE_DRAIN_MS = 2 * LIVE_READ_TIMEOUT_MS;
+const LIVE_DRAIN_MAX_MS = 1000;
 /**
  * Live reads are driven by a timer on this dedicated thread rather than the
  * binding's start_polling: its poll handle is never closed, and a worker cannot
@@ -152,8 +156,8 @@ const batch = new PacketBatch();
 let packetsSinceCheck = 0;
 /** the capture is closing: a file stops reading, live handles are closed */
 let stopping = false;
-/** live: a stop was asked; reading goes on until then (performance.now()), see LIVE_DRAIN_MS */
-let drainUntil = Number.POSITIVE_INFINITY;
+/** live: when a stop was asked (performance.now()); reading goes on a while (see LIVE_DRAIN_MS) */
+let stopAskedAt = Number.POSITIVE_INFINITY;
 
 // The source being dispatched: dispatch is synchronous, so one set of variables
 // serves every session and the packet callback needs no closure per source.
@@ -309,15 +313,29 @@ function dispatch(source: Source): number {
 function checkStop(): void {
   sampleLiveClock(false);
   if (stopping) return;
-  if (drainUntil === Number.POSITIVE_INFINITY) {
+  if (stopAskedAt === Number.POSITIVE_INFINITY) {
     if (Atomics.load(control, ControlWord.stop) === 0) return;
     if (!live) {
       breakAll();
       return;
     }
-    drainUntil = performance.now() + LIVE_DRAIN_MS;
+    stopAskedAt = performance.now();
   }
-  if (performance.now() >= drainUntil) breakAll();
+  const draining = performance.now() - stopAskedAt;
+  if (draining >= LIVE_DRAIN_MAX_MS) {
+    breakAll();
+    return;
+  }
+  // libpcap's received count all read, on every handle that can tell; the others wait LIVE_DRAIN_MS
+  let uncertain = false;
+  for (const source of sources) {
+    if (source.handle !== 'open' || source.pcapFigures === undefined) continue;
+    readPcapStats(source);
+    const unread = source.pcapFigures.unread(source.deviceKind);
+    if (unread === undefined) uncertain = true;
+    else if (unread > 0) return;
+  }
+  if (!uncertain || draining >= LIVE_DRAIN_MS) breakAll();
 }
 
 /** Ask every session to stop: a dispatch in progress returns after the current packet. */
