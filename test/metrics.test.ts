@@ -151,6 +151,15 @@ describe('ProbeMetrics', () => {
     assert.equal(parseExposition(await metrics.scrape()).get('flowprobe_capture_unprocessed_packets_total{interface="any"}'), 0);
   });
 
+  it('packets whose input ifIndex was cut to 16 bits, per interface', async () => {
+    const { counters, read } = probe();
+    const metrics = new ProbeMetrics({ version: '1', read });
+    const series = 'flowprobe_capture_ifindex_cut_packets_total{interface="eth1"}';
+    assert.equal(parseExposition(await metrics.scrape()).get(series), 0, 'there at 0 from the start');
+    counters[sourceCounterBase(0) + SourceCounter.ifIndexCut] = 7;
+    assert.equal(parseExposition(await metrics.scrape()).get(series), 7);
+  });
+
   it('printing to stdout: records under collector="stdout"', async () => {
     const { read } = probe(() => exportStats({ collectors: [], printedRecords: 12 }));
     const samples = parseExposition(await new ProbeMetrics({ version: '1', read }).scrape());

@@ -214,6 +214,7 @@ function handleFrame(
       counters[DataPlaneCounter.portsUnavailableBase + packet.portsUnavailable - 1]! += 1;
     }
     const ifIndex = packet.linkIfIndex !== 0 ? packet.linkIfIndex : currentIfIndex;
+    if (ifIndex >>> 16 !== 0) cutIfIndex(ifIndex);
     if (batch.count === 0 && !cache.worthWarming) {
       // A table that fits in the CPU's caches gains nothing from a batch: straight in.
       accountPacket(
@@ -250,6 +251,29 @@ function handleFrame(
     checkStop();
   }
   return !stopping;
+}
+
+/** the cut ifIndexes from Linux cooked v2 headers already named in a notice (a source's own is named when it opens) */
+const cutIfIndexesNamed = new Set<number>();
+const CUT_IFINDEXES_NAMED_AT_MOST = 16;
+
+/** An input ifIndex above 65535: NetFlow v5 (and the flow key) carry its low 16 bits. Counted, and said once. */
+function cutIfIndex(ifIndex: number): void {
+  counters[currentBase + SourceCounter.ifIndexCut]! += 1;
+  if (ifIndex === currentIfIndex || cutIfIndexesNamed.has(ifIndex) || cutIfIndexesNamed.size === CUT_IFINDEXES_NAMED_AT_MOST) return;
+  cutIfIndexesNamed.add(ifIndex);
+  const source = sources[currentSlot]!;
+  send({ type: 'notice', message: `${source.name}: ${ifIndexTooWide(ifIndex >>> 0)} (in a Linux cooked v2 header)` });
+}
+
+function ifIndexTooWide(ifIndex: number): string {
+  return `ifIndex ${ifIndex} does not fit NetFlow v5's 16-bit interface fields: its records carry ${ifIndex & 0xffff}`;
+}
+
+/** A source opened (or reopened) with an ifIndex above 65535: say once what its records carry. */
+function noticeWideIfIndex(source: Source): void {
+  if (source.ifIndex >>> 16 === 0) return;
+  send({ type: 'notice', message: `${source.name}: ${ifIndexTooWide(source.ifIndex)} (-i INDEX:${source.name} chooses another)` });
 }
 
 /**
@@ -543,6 +567,7 @@ function reopenLostInterfaces(): void {
     if (source.ifIndex === source.systemIfIndex) source.ifIndex = index;
     source.systemIfIndex = index;
     send({ type: 'notice', message: `${source.name}: the interface is back; capturing again` });
+    noticeWideIfIndex(source);
   }
 }
 
@@ -676,6 +701,7 @@ function start(): void {
       reader: s.fileReader === undefined ? 'libpcap' : 'classic-pcap',
     })),
   });
+  for (const source of sources) noticeWideIfIndex(source);
   if (liveClock !== undefined) {
     clock.now = liveClock.sample();
     clock.wallOffset = liveClock.wallOffset;

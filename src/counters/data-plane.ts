@@ -47,6 +47,8 @@ export const SourceCounter = {
   interfaceLosses: 5,
   /** packets libpcap received and did not drop that were never read: left in its buffer when a handle closed */
   pcapUnprocessed: 6,
+  /** packets whose input ifIndex was above 65535: their records carry its low 16 bits (v5's field) */
+  ifIndexCut: 7,
 } as const;
 const SOURCE_LENGTH = 8;
 

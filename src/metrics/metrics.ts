@@ -126,6 +126,12 @@ export class ProbeMetrics {
       (s) => s.sources.map((src) => [{ interface: src.label }, src.pcapUnprocessed]),
     );
     this.mirror(
+      'capture_ifindex_cut_packets_total',
+      'Packets whose input ifIndex was above 65535: NetFlow v5 carries 16 bits, their records carry the low 16.',
+      ['interface'],
+      (s) => s.sources.map((src) => [{ interface: src.label }, src.ifIndexCut]),
+    );
+    this.mirror(
       'capture_out_of_order_packets_total',
       'Packets whose timestamp went back in time (counted at the latest time).',
       [],

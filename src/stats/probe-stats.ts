@@ -35,6 +35,8 @@ export interface SourceStats {
    * its buffer when a handle closed; not counted on "any" (see PcapHandleFigures)
    */
   pcapUnprocessed: number;
+  /** packets whose input ifIndex was above 65535, sent cut to its low 16 bits (NetFlow v5's field) */
+  ifIndexCut: number;
   /** times the interface went away and was waited for (--on-interface-loss retry) */
   interfaceLosses: number;
 }
@@ -133,6 +135,7 @@ export function readProbeStats(inputs: StatsInputs): ProbeStats {
       pcapDropped: c(base + SourceCounter.pcapDropped),
       pcapInterfaceDropped: c(base + SourceCounter.pcapInterfaceDropped),
       pcapUnprocessed: c(base + SourceCounter.pcapUnprocessed),
+      ifIndexCut: c(base + SourceCounter.ifIndexCut),
       interfaceLosses: c(base + SourceCounter.interfaceLosses),
     };
   });

@@ -10,6 +10,9 @@ export function formatSummary(stats: ProbeStats): string {
   }
   for (const source of stats.sources) {
     if (stats.sources.length > 1) lines.push(`  ${source.label}: ${source.packets} packets (${source.bytes} bytes)`);
+    if (source.ifIndexCut > 0) {
+      lines.push(`  ${source.label}: ${source.ifIndexCut} packets had an input ifIndex above 65535, sent cut to its low 16 bits`);
+    }
     if (source.live) {
       lines.push(
         `  ${source.label} libpcap: received ${source.pcapReceived}, dropped ${source.pcapDropped}, dropped by interface ${source.pcapInterfaceDropped}`,
