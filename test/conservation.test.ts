@@ -10,10 +10,28 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { runProbe, startProbe, stopped } from './helpers/processes.js';
-import { SYNTHETIC_IP_LENGTH, flowKeyOf, writeSyntheticCapture } from './helpers/synthetic-pcap.js';
+import { SYNTHETIC_IP_LENGTH, flowKeyOf, writeSyntheticCapture, type SyntheticCaptureTotals } from './helpers/synthetic-pcap.js';
 
 const work = mkdtempSync(join(tmpdir(), 'flowprobe-conservation-'));
 after(() => rmSync(work, { recursive: true, force: true }));
+
+/** nfcapd (stopped here) holds exactly the packets and octets the generator wrote, per 5-tuple. */
+async function assertEveryPacketPerFlow(nfcapd: Nfcapd, written: SyntheticCaptureTotals): Promise<void> {
+  const log = await nfcapd.stop();
+  assert.match(log, /Sequence Errors: 0, Bad Packets: 0/, log);
+  const totals = await nfcapd.totals();
+  assert.equal(totals.size, written.flows, 'one 5-tuple per generated flow');
+  let packets = 0;
+  for (let i = 0; i < written.flows; i++) {
+    const expected = written.perFlowPackets[i]!;
+    const got = totals.get(flowKeyOf(i));
+    if (got?.packets !== expected || got.octets !== expected * SYNTHETIC_IP_LENGTH) {
+      assert.fail(`flow ${flowKeyOf(i)}: expected ${expected} packets, got ${JSON.stringify(got)}`);
+    }
+    packets += got.packets;
+  }
+  assert.equal(packets, written.packets);
+}
 
 const CAPTURES = [
   { name: '1.5M packets, 50k flows', packets: 1_500_000, flows: 50_000, seed: 1 },
@@ -28,20 +46,7 @@ for (const capture of CAPTURES) {
     try {
       const result = await runProbe(['-r', file, '-n', `127.0.0.1:${nfcapd.port}`, '-m', '2000000']);
       assert.equal(result.code, 0, result.stderr);
-      const log = await nfcapd.stop();
-      assert.match(log, /Sequence Errors: 0, Bad Packets: 0/, log);
-      const totals = await nfcapd.totals();
-      assert.equal(totals.size, capture.flows, 'one 5-tuple per generated flow');
-      let packets = 0;
-      for (let i = 0; i < capture.flows; i++) {
-        const expected = written.perFlowPackets[i]!;
-        const got = totals.get(flowKeyOf(i));
-        if (got?.packets !== expected || got.octets !== expected * SYNTHETIC_IP_LENGTH) {
-          assert.fail(`flow ${flowKeyOf(i)}: expected ${expected} packets, got ${JSON.stringify(got)}`);
-        }
-        packets += got.packets;
-      }
-      assert.equal(packets, capture.packets);
+      await assertEveryPacketPerFlow(nfcapd, written);
     } finally {
       await nfcapd.dispose();
       rmSync(file, { force: true });
@@ -68,20 +73,7 @@ test('a full cache (-m 1000) with timeouts of 86400 s: the read ends and nfcapd 
     const result = await probe.result;
     assert.equal(result.signal, null, `killed after 180 s: the read hung\n${result.stderr.slice(-2000)}`);
     assert.equal(result.code, 0, result.stderr);
-    const log = await nfcapd.stop();
-    assert.match(log, /Sequence Errors: 0, Bad Packets: 0/, log);
-    const totals = await nfcapd.totals();
-    assert.equal(totals.size, capture.flows, 'one 5-tuple per generated flow');
-    let packets = 0;
-    for (let i = 0; i < capture.flows; i++) {
-      const expected = written.perFlowPackets[i]!;
-      const got = totals.get(flowKeyOf(i));
-      if (got?.packets !== expected || got.octets !== expected * SYNTHETIC_IP_LENGTH) {
-        assert.fail(`flow ${flowKeyOf(i)}: expected ${expected} packets, got ${JSON.stringify(got)}`);
-      }
-      packets += got.packets;
-    }
-    assert.equal(packets, capture.packets);
+    await assertEveryPacketPerFlow(nfcapd, written);
   } finally {
     clearTimeout(bound);
     await stopped(probe);

@@ -37,6 +37,18 @@ interface Exported extends Key {
   flags: number;
 }
 
+function keyOfFlow(cache: FlowCache, id: number): Key {
+  return {
+    src: cache.srcAddr(id),
+    dst: cache.dstAddr(id),
+    sport: cache.srcPort(id),
+    dport: cache.dstPort(id),
+    proto: cache.protocol(id),
+    tos: cache.tos(id),
+    ifIndex: cache.ifIndex(id),
+  };
+}
+
 class RecordingSink implements ExpiredFlowSink {
   readonly records: Exported[] = [];
   /** extra check run on each expiry, while the flow is still in the cache */
@@ -45,13 +57,7 @@ class RecordingSink implements ExpiredFlowSink {
   expired(cache: FlowCache, id: number, reason: ExpiryReason): void {
     const record: Exported = {
       reason,
-      src: cache.srcAddr(id),
-      dst: cache.dstAddr(id),
-      sport: cache.srcPort(id),
-      dport: cache.dstPort(id),
-      proto: cache.protocol(id),
-      tos: cache.tos(id),
-      ifIndex: cache.ifIndex(id),
+      ...keyOfFlow(cache, id),
       packets: cache.packets(id),
       octets: cache.octets(id),
       first: cache.firstSeen(id),
@@ -727,15 +733,7 @@ function compareWithModel(scale: number): number {
       let cachedPackets = 0;
       let cachedOctets = 0;
       cache.forEachFlow((id) => {
-        const k = keyOf({
-          src: cache.srcAddr(id),
-          dst: cache.dstAddr(id),
-          sport: cache.srcPort(id),
-          dport: cache.dstPort(id),
-          proto: cache.protocol(id),
-          tos: cache.tos(id),
-          ifIndex: cache.ifIndex(id),
-        });
+        const k = keyOf(keyOfFlow(cache, id));
         const m = model.get(k);
         assert.ok(m !== undefined, `cached flow ${k} not in the model`);
         assert.equal(cache.packets(id), m.packets);
