@@ -45,13 +45,13 @@ function taskIds(pid: number): TaskIds[] {
   });
 }
 
-/** 100 UDP datagrams of 100 bytes payload (IP length 128) from A:sport to B:5000, or as many and as large as asked. */
-async function sendUdp(net: VethPair, sport: number, count = 100, size = 100): Promise<void> {
+/** 100 UDP datagrams of 100 bytes payload (IP length 128) from A:40000 to B:5000. */
+async function sendUdp(net: VethPair, sport: number): Promise<void> {
   const sender = `
     const s = require('node:dgram').createSocket('udp4');
     s.bind(${sport}, '${net.addrA}', async () => {
-      const payload = Buffer.alloc(${size}, 7);
-      for (let i = 0; i < ${count}; i++) await new Promise((r) => s.send(payload, 5000, '${net.addrB}', r));
+      const payload = Buffer.alloc(100, 7);
+      for (let i = 0; i < 100; i++) await new Promise((r) => s.send(payload, 5000, '${net.addrB}', r));
       s.close();
     });`;
   const sent = await run('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', sender]);
