@@ -9,7 +9,7 @@ import type { Worker } from 'node:worker_threads';
 import { watchReadPosition } from './capture/read-position.js';
 import { VERSION } from './config/cli-args.js';
 import type { IpcadOptions } from './config/ipcad-options.js';
-import type { ProbeOptions } from './config/options.js';
+import { UsageError, type ProbeOptions } from './config/options.js';
 import type { ApiHandler } from './control/http-api.js';
 import type { IpcadControl } from './control/ipcad-control.js';
 import { DataPlaneCounter, createControlWords, createDataPlaneCounters } from './counters/data-plane.js';
@@ -79,7 +79,7 @@ function sourcesFrom(options: ProbeOptions): CaptureSourceSpec[] {
   // An empty name is libpcap's default device, resolved in the worker: the pcap
   // addon may be loaded by one thread only, and that is the worker.
   const interfaces = options.interfaces.length > 0 ? options.interfaces : [{ name: '', ifIndex: undefined }];
-  return interfaces.map((spec) => ({
+  const sources = interfaces.map((spec): CaptureSourceSpec => ({
     kind: 'live',
     device: spec.name,
     ifIndex: spec.ifIndex ?? (spec.name === '' ? 0 : systemIfIndex(spec.name)),
@@ -89,6 +89,28 @@ function sourcesFrom(options: ProbeOptions): CaptureSourceSpec[] {
     bufferSize: options.bufferSize,
     ...(spec.filter !== undefined && spec.filter !== '' ? { filter: spec.filter } : {}),
   }));
+  refuseCutIfIndexClash(sources);
+  return sources;
+}
+
+/**
+ * NetFlow v5 (and the flow key) carry 16 bits of ifIndex: an index above 65535 is
+ * cut to its low 16 bits (the worker says so). Two interfaces that the cut would
+ * make one could not be told apart, their flows merged: refused.
+ */
+function refuseCutIfIndexClash(sources: CaptureSourceSpec[]): void {
+  const seen = new Map<number, CaptureSourceSpec & { kind: 'live' }>();
+  for (const source of sources) {
+    if (source.kind !== 'live') continue;
+    const other = seen.get(source.ifIndex & 0xffff);
+    if (other !== undefined && other.ifIndex !== source.ifIndex) {
+      throw new UsageError(
+        `--interface: ${other.device} (ifIndex ${other.ifIndex}) and ${source.device} (ifIndex ${source.ifIndex}) would both be ${source.ifIndex & 0xffff} ` +
+          "in NetFlow v5's 16-bit interface fields, their flows merged: give one another index with -i INDEX:NAME",
+      );
+    }
+    seen.set(source.ifIndex & 0xffff, source);
+  }
 }
 
 /** --user/--group, resolved and checked before anything is opened (UsageError if impossible). */
@@ -131,6 +153,8 @@ export async function runProbe(
 ): Promise<number> {
   // --user/--group are checked before anything opens, the metrics listener included
   const privileges = privilegeDropPlan(options);
+  // so are the interfaces' indexes (a clash of cut ifIndexes is a usage error)
+  const sources = sourcesFrom(options);
   let phase: Phase = 'starting';
   /** collectors whose name does not resolve yet: /readyz says not ready while there are any */
   let unresolvedCollectors: () => string[] = () => [];
@@ -170,7 +194,7 @@ export async function runProbe(
     log.info({ url: `${apiServer.url}/api/v1/` }, `serving the read-only JSON API on ${apiServer.url}/api/v1/ (accounting table, flow cache, interfaces, stat)`);
   }
   try {
-    return await runCapture(options, privileges, log, terminal, {
+    return await runCapture(options, sources, privileges, log, terminal, {
       attach: (read) => (readStats = read),
       collectors: (unresolved) => (unresolvedCollectors = unresolved),
       phase: (next) => (phase = next),
@@ -203,6 +227,7 @@ interface RunHooks {
 
 async function runCapture(
   options: ProbeOptions,
+  sources: CaptureSourceSpec[],
   privileges: ReturnType<typeof privilegeDropPlan>,
   log: Logger,
   terminal: TerminalStderr | undefined,
@@ -283,7 +308,6 @@ async function runCapture(
   };
 
   const exclusion = live ? exportExclusionFilter(collectors) : '';
-  const sources = sourcesFrom(options);
   const counters = createDataPlaneCounters(sources.length);
   const warnings = new Set<string>();
   const ipcad = hooks.ipcad;

@@ -9,11 +9,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Nfcapd } from './helpers/nfcapd.js';
-import { runProbe } from './helpers/processes.js';
-import { SYNTHETIC_IP_LENGTH, flowKeyOf, writeSyntheticCapture } from './helpers/synthetic-pcap.js';
+import { runProbe, startProbe, stopped } from './helpers/processes.js';
+import { SYNTHETIC_IP_LENGTH, flowKeyOf, writeSyntheticCapture, type SyntheticCaptureTotals } from './helpers/synthetic-pcap.js';
 
 const work = mkdtempSync(join(tmpdir(), 'flowprobe-conservation-'));
 after(() => rmSync(work, { recursive: true, force: true }));
+
+/** nfcapd (stopped here) holds exactly the packets and octets the generator wrote, per 5-tuple. */
+async function assertEveryPacketPerFlow(nfcapd: Nfcapd, written: SyntheticCaptureTotals): Promise<void> {
+  const log = await nfcapd.stop();
+  assert.match(log, /Sequence Errors: 0, Bad Packets: 0/, log);
+  const totals = await nfcapd.totals();
+  assert.equal(totals.size, written.flows, 'one 5-tuple per generated flow');
+  let packets = 0;
+  for (let i = 0; i < written.flows; i++) {
+    const expected = written.perFlowPackets[i]!;
+    const got = totals.get(flowKeyOf(i));
+    if (got?.packets !== expected || got.octets !== expected * SYNTHETIC_IP_LENGTH) {
+      assert.fail(`flow ${flowKeyOf(i)}: expected ${expected} packets, got ${JSON.stringify(got)}`);
+    }
+    packets += got.packets;
+  }
+  assert.equal(packets, written.packets);
+}
 
 const CAPTURES = [
   { name: '1.5M packets, 50k flows', packets: 1_500_000, flows: 50_000, seed: 1 },
@@ -28,26 +46,41 @@ for (const capture of CAPTURES) {
     try {
       const result = await runProbe(['-r', file, '-n', `127.0.0.1:${nfcapd.port}`, '-m', '2000000']);
       assert.equal(result.code, 0, result.stderr);
-      const log = await nfcapd.stop();
-      assert.match(log, /Sequence Errors: 0, Bad Packets: 0/, log);
-      const totals = await nfcapd.totals();
-      assert.equal(totals.size, capture.flows, 'one 5-tuple per generated flow');
-      let packets = 0;
-      for (let i = 0; i < capture.flows; i++) {
-        const expected = written.perFlowPackets[i]!;
-        const got = totals.get(flowKeyOf(i));
-        if (got?.packets !== expected || got.octets !== expected * SYNTHETIC_IP_LENGTH) {
-          assert.fail(`flow ${flowKeyOf(i)}: expected ${expected} packets, got ${JSON.stringify(got)}`);
-        }
-        packets += got.packets;
-      }
-      assert.equal(packets, capture.packets);
+      await assertEveryPacketPerFlow(nfcapd, written);
     } finally {
       await nfcapd.dispose();
       rmSync(file, { force: true });
     }
   });
 }
+
+// Timeouts above one turn of the flow cache's timing wheel (4096 s) used to hang
+// the first eviction that met two flows filed in one slot a turn or more apart
+// (both timeouts matter: a flow is due at the earlier of the two). A small cache
+// over many flows evicts on nearly every packet.
+test('a full cache (-m 1000) with timeouts of 86400 s: the read ends and nfcapd gets every packet and octet per 5-tuple', async () => {
+  const capture = { packets: 200_000, flows: 20_000, seed: 5 };
+  const file = join(work, 'long-timeouts.pcap');
+  const written = writeSyntheticCapture({ path: file, ...capture });
+  const nfcapd = await Nfcapd.start();
+  const probe = startProbe([
+    '-r', file, '-n', `127.0.0.1:${nfcapd.port}`, '-m', '1000',
+    '--inactive-timeout', '86400', '--active-timeout', '86400',
+  ]);
+  // generous: the read takes a second or two; a hang never ends
+  const bound = setTimeout(() => probe.child.kill('SIGKILL'), 180_000);
+  try {
+    const result = await probe.result;
+    assert.equal(result.signal, null, `killed after 180 s: the read hung\n${result.stderr.slice(-2000)}`);
+    assert.equal(result.code, 0, result.stderr);
+    await assertEveryPacketPerFlow(nfcapd, written);
+  } finally {
+    clearTimeout(bound);
+    await stopped(probe);
+    await nfcapd.dispose();
+    rmSync(file, { force: true });
+  }
+});
 
 // Past 16384 flows the data plane accounts packets in batches (PacketBatch, warmed
 // first): each must still count at its own time, so timeouts cut records exactly

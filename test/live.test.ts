@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { join } from 'node:path';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { VethPair, namespaceForSuite } from './helpers/netns.js';
+import { parseExposition } from './helpers/http.js';
 import { logRecords, run, start, startProbe, stopped, summaryText, waitFor } from './helpers/processes.js';
 import { needsRoot } from './helpers/requirements.js';
 import { writeSyntheticCapture } from './helpers/synthetic-pcap.js';
@@ -48,6 +49,109 @@ describe('live capture on a veth pair between network namespaces', { skip }, () 
       assert.deepEqual(totals.get(`${net.addrB} ${net.addrA} 1 0 0`), { packets: 5, octets: 420 });
       const ifIndexLine = /capturing on (\S+)/.exec(result.stderr);
       assert.ok(ifIndexLine, 'start-up line names the interface');
+    } finally {
+      await nfcapd.dispose();
+    }
+  });
+
+  test('a stop right after the last packet: every packet is counted (the last TPACKET_V3 block is read before the handle closes)', async () => {
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    try {
+      const probe = startProbe(['-i', net.ifB, '-n', `127.0.0.1:${nfcapd.port}`, '--inactive-timeout', '60', '--metrics-listen', '127.0.0.1:0', '--metrics-linger', '60'], {
+        prefix: net.exec(net.nsB),
+      });
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+      // `ip netns exec` execs the probe: the pid is node's own
+      assert.equal((await run('cat', [`/proc/${probe.child.pid}/comm`])).stdout.trim(), 'node');
+      // 300 datagrams back to back, and SIGTERM from the sender the moment the last is sent:
+      // the last ones sit in a block the kernel has not handed over yet
+      const sender = `
+        const s = require('node:dgram').createSocket('udp4');
+        s.bind(40010, '${net.addrA}', async () => {
+          const payload = Buffer.alloc(100, 7);
+          for (let i = 0; i < 300; i++) await new Promise((r) => s.send(payload, 5000, '${net.addrB}', r));
+          process.kill(${probe.child.pid}, 'SIGTERM');
+          s.close();
+        });`;
+      const sent = await run('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', sender]);
+      assert.equal(sent.code, 0, sent.stderr);
+      await waitFor(() => probe.stderrSoFar().includes('serving the final metrics'), 20_000, 'the run to end');
+      const url = /serving metrics on (http:\/\/\S+\/metrics)/.exec(probe.stderrSoFar())?.[1];
+      const scraped = await run('ip', ['netns', 'exec', net.nsB, process.execPath, '-e', `fetch('${url}').then((r) => r.text()).then((t) => process.stdout.write(t))`]);
+      probe.child.kill('SIGTERM'); // a second signal ends the linger
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      await nfcapd.stop();
+      const totals = await nfcapd.totals();
+      assert.deepEqual(totals.get(`${net.addrA} ${net.addrB} 17 40010 5000`), { packets: 300, octets: 38400 });
+      // libpcap's own count agrees: nothing it received was left unread
+      const summary = summaryText(result.stderr);
+      const received = Number(new RegExp(`${net.ifB} libpcap: received (\\d+), dropped 0,`).exec(summary)?.[1]);
+      const captured = Number(/packets captured: (\d+)/.exec(summary)?.[1]);
+      assert.equal(captured, received, summary);
+      assert.doesNotMatch(summary, /never processed/);
+      assert.equal(parseExposition(scraped.stdout).get(`flowprobe_capture_unprocessed_packets_total{interface="${net.ifB}"}`), 0, scraped.stderr);
+    } finally {
+      await nfcapd.dispose();
+    }
+  });
+
+  test('an ifIndex above 65535 is said once and counted, its records carry the low 16 bits; two interfaces the cut would make one are refused', async () => {
+    // a second veth pair between the namespaces, its capture side numbered 70001 (ifindexes are per namespace)
+    const tag = process.pid % 100000;
+    const [wideA, wideB, clash] = [`fwa${tag}`, `fwb${tag}`, `fwc${tag}`];
+    const subnet = `10.97.${1 + (process.pid % 200)}`;
+    for (const args of [
+      ['-n', net.nsB, 'link', 'add', wideB, 'index', '70001', 'type', 'veth', 'peer', 'name', wideA, 'netns', net.nsA],
+      ['-n', net.nsA, 'addr', 'add', `${subnet}.1/24`, 'dev', wideA],
+      ['-n', net.nsB, 'addr', 'add', `${subnet}.2/24`, 'dev', wideB],
+      ['-n', net.nsA, 'link', 'set', wideA, 'up'],
+      ['-n', net.nsB, 'link', 'set', wideB, 'up'],
+      // 65537 is 1 in 16 bits: the namespace's loopback
+      ['-n', net.nsB, 'link', 'add', clash, 'index', '65537', 'type', 'veth', 'peer', 'name', `${clash}p`, 'netns', net.nsA],
+    ]) {
+      const made = await run('ip', args);
+      assert.equal(made.code, 0, made.stderr);
+    }
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB) });
+    try {
+      const probe = startProbe(['-i', wideB, '-n', `127.0.0.1:${nfcapd.port}`], { prefix: net.exec(net.nsB) });
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 10_000, 'the probe to open the capture');
+      const sender = `
+        const s = require('node:dgram').createSocket('udp4');
+        s.bind(40020, '${subnet}.1', async () => {
+          for (let i = 0; i < 50; i++) await new Promise((r) => s.send(Buffer.alloc(100), 5000, '${subnet}.2', r));
+          s.close();
+        });`;
+      const sent = await run('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', sender]);
+      assert.equal(sent.code, 0, sent.stderr);
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      const notices = logRecords(result.stderr).filter((r) => r.msg.includes('does not fit'));
+      assert.deepEqual(
+        notices.map((r) => [r.level, r.msg]),
+        [[40, `${wideB}: ifIndex 70001 does not fit NetFlow v5's 16-bit interface fields: its records carry 4465 (-i INDEX:${wideB} chooses another)`]],
+      );
+      const summary = summaryText(result.stderr);
+      // every packet counted in a flow (the rest, ARP and IPv6, are skipped)
+      const counted = Number(/packets captured: (\d+)/.exec(summary)?.[1]) - Number(/packets skipped: (\d+)/.exec(summary)?.[1]);
+      assert.ok(counted >= 50, summary);
+      assert.match(summary, new RegExp(`${wideB}: ${counted} packets had an input ifIndex above 65535, sent cut to its low 16 bits`));
+      await nfcapd.stop();
+      const rows = (await nfcapd.records()).filter((r) => r.key === `${subnet}.1 ${subnet}.2 17 40020 5000`);
+      assert.deepEqual(
+        rows.map((r) => [r.input, r.packets]),
+        [[4465, 50]],
+      );
+
+      const refused = await startProbe(['-i', 'lo', '-i', clash], { prefix: net.exec(net.nsB) }).result;
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(
+        refused.stderr.trim(),
+        new RegExp(`^flowprobe: --interface: lo \\(ifIndex 1\\) and ${clash} \\(ifIndex 65537\\) would both be 1 in NetFlow v5's 16-bit interface fields`),
+      );
+      assert.doesNotMatch(refused.stderr, /capturing on/);
     } finally {
       await nfcapd.dispose();
     }

@@ -13,7 +13,7 @@ import { TerminalStderr, formatProgress } from '../src/log/progress.js';
 import { ProbeMetrics } from '../src/metrics/metrics.js';
 import { MetricsListenError, MetricsServer, type Readiness } from '../src/metrics/server.js';
 import { MalformedWatch } from '../src/stats/malformed-watch.js';
-import { pcapCounterDelta, readProbeStats, type ExportStats, type ProbeStats } from '../src/stats/probe-stats.js';
+import { readProbeStats, type ExportStats, type ProbeStats } from '../src/stats/probe-stats.js';
 import { StatusLine } from '../src/stats/status-line.js';
 import { PROJECT_ROOT } from './helpers/processes.js';
 import { httpGet, httpRequest, parseExposition } from './helpers/http.js';
@@ -127,7 +127,7 @@ describe('ProbeMetrics', () => {
     assert.equal(again.get('flowprobe_capture_packets_total{interface="eth1"}'), 10);
   });
 
-  it("libpcap's 32-bit drop counters are mirrored as deltas, across a wrap", async () => {
+  it("libpcap's drops are mirrored as the worker's running totals, past 2^32", async () => {
     const { counters, read } = probe();
     const metrics = new ProbeMetrics({ version: '1', read });
     const kernel = 'flowprobe_capture_dropped_packets_total{interface="eth1",stage="kernel"}';
@@ -137,14 +137,31 @@ describe('ProbeMetrics', () => {
     let samples = parseExposition(await metrics.scrape());
     assert.equal(samples.get(kernel), 2 ** 32 - 10);
     assert.equal(samples.get(ifdrop), 4);
-    counters[sourceCounterBase(0) + SourceCounter.pcapDropped] = 5; // wrapped: 15 more
+    counters[sourceCounterBase(0) + SourceCounter.pcapDropped] = 2 ** 32 + 5; // libpcap's own figure wrapped: 15 more
     samples = parseExposition(await metrics.scrape());
     assert.equal(samples.get(kernel), 2 ** 32 + 5);
     assert.equal(samples.get(ifdrop), 4);
     samples = parseExposition(await metrics.scrape());
     assert.equal(samples.get(kernel), 2 ** 32 + 5, 'no change, no increase');
-    assert.equal(pcapCounterDelta(7, 7), 0);
-    assert.equal(pcapCounterDelta(2 ** 32 - 1, 0), 1);
+  });
+
+  it('packets libpcap received but the probe never read, per interface', async () => {
+    const { counters, read } = probe();
+    const metrics = new ProbeMetrics({ version: '1', read });
+    const series = 'flowprobe_capture_unprocessed_packets_total{interface="eth1"}';
+    assert.equal(parseExposition(await metrics.scrape()).get(series), 0, 'there at 0 from the start');
+    counters[sourceCounterBase(0) + SourceCounter.pcapUnprocessed] = 2;
+    assert.equal(parseExposition(await metrics.scrape()).get(series), 2);
+    assert.equal(parseExposition(await metrics.scrape()).get('flowprobe_capture_unprocessed_packets_total{interface="any"}'), 0);
+  });
+
+  it('packets whose input ifIndex was cut to 16 bits, per interface', async () => {
+    const { counters, read } = probe();
+    const metrics = new ProbeMetrics({ version: '1', read });
+    const series = 'flowprobe_capture_ifindex_cut_packets_total{interface="eth1"}';
+    assert.equal(parseExposition(await metrics.scrape()).get(series), 0, 'there at 0 from the start');
+    counters[sourceCounterBase(0) + SourceCounter.ifIndexCut] = 7;
+    assert.equal(parseExposition(await metrics.scrape()).get(series), 7);
   });
 
   it('printing to stdout: records under collector="stdout"', async () => {
@@ -208,7 +225,7 @@ describe('MetricsServer', () => {
 });
 
 describe('StatusLine', () => {
-  it('rates since the previous line, drops as libpcap deltas', () => {
+  it('rates since the previous line, drops since the previous line', () => {
     let exported = exportStats();
     const { counters, read } = probe(() => exported);
     let now = 0;
@@ -217,7 +234,7 @@ describe('StatusLine', () => {
     now = 2000;
     counters[sourceCounterBase(0) + SourceCounter.packets] = 2000;
     counters[sourceCounterBase(0) + SourceCounter.bytes] = 250_000;
-    counters[sourceCounterBase(0) + SourceCounter.pcapDropped] = 2; // 3 more, across the wrap
+    counters[sourceCounterBase(0) + SourceCounter.pcapDropped] = 2 ** 32 + 2; // 3 more (running totals, past 2^32)
     counters[DataPlaneCounter.flowCacheBase + FlowCacheStat.created] = 40;
     counters[DataPlaneCounter.flowCacheBase + FlowCacheStat.cached] = 30;
     exported = exportStats({ datagrams: 10, records: 60 });

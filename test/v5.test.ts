@@ -213,7 +213,7 @@ describe('the datagrams production puts on the wire: golden bytes', () => {
     try {
       // the data plane as the capture worker wires it: one clock, cache → batcher → exporter
       const boot = 1_767_225_600_000; // 2026-01-01T00:00:00Z is sys_uptime 0
-      const clock: DataPlaneClock = { now: boot, boot };
+      const clock: DataPlaneClock = { now: boot, boot, wallOffset: 0 };
       const batches: RecordBatch[] = [];
       const batcher = new RecordBatcher(clock, (b) => batches.push(b));
       const cache = new FlowCache(16, { activeMs: 1e9, inactiveMs: 1e9, tcpEndMs: 1e9 }, batcher, clock);
@@ -626,7 +626,7 @@ describe('RecordBatcher', () => {
 
   it('writes each expired flow as a v5 record with first/last = floor(time − boot)', () => {
     const boot = 1_767_225_600_000.7;
-    const clock: DataPlaneClock = { now: boot, boot };
+    const clock: DataPlaneClock = { now: boot, boot, wallOffset: 0 };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b));
     const cache = new FlowCache(8, TIMEOUTS, batcher, clock);
@@ -689,7 +689,7 @@ describe('RecordBatcher', () => {
 
   it('wraps first and last modulo 2^32 ms (49.7 days of uptime), as v5 does', () => {
     const boot = 1_000_000;
-    const clock: DataPlaneClock = { now: boot, boot };
+    const clock: DataPlaneClock = { now: boot, boot, wallOffset: 0 };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b));
     const cache = new FlowCache(8, { activeMs: 2 ** 40, inactiveMs: 2 ** 40, tcpEndMs: 2 ** 40 }, batcher, clock);
@@ -719,7 +719,7 @@ describe('RecordBatcher', () => {
   });
 
   it('flushes on its own every recordsPerBatch records, each batch in a fresh buffer', () => {
-    const clock: DataPlaneClock = { now: 0, boot: 0 };
+    const clock: DataPlaneClock = { now: 0, boot: 0, wallOffset: 0 };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b), 4);
     const cache = new FlowCache(16, TIMEOUTS, batcher, clock);
@@ -741,7 +741,7 @@ describe('RecordBatcher', () => {
 
   it('the exported header sys_uptime is ≥ every record’s last', async () => {
     const boot = 1_767_225_600_000.3;
-    const clock: DataPlaneClock = { now: boot, boot };
+    const clock: DataPlaneClock = { now: boot, boot, wallOffset: 0 };
     const batches: RecordBatch[] = [];
     const batcher = new RecordBatcher(clock, (b) => batches.push(b), 1024);
     const cache = new FlowCache(64, { activeMs: 5000, inactiveMs: 1500, tcpEndMs: 500 }, batcher, clock);

@@ -19,6 +19,14 @@ import { PacketBatch } from './packet-batch.js';
  *   has passed is swept: due flows go, the others move to their real slot.
  *   Every lookup also checks the flow it found, so a packet that arrives after a
  *   flow's timeout always starts a new record, however late the sweep.
+ * - The wheel holds one turn: each slot stands for exactly one tick of the
+ *   ticks (wheelTick, wheelTick + WHEEL_SLOTS]. A deadline further out (the
+ *   timeouts may exceed a turn) waits in a second ring of slots, the far ring,
+ *   under the tick at which the wheel's turn reaches it (at most a turn ahead:
+ *   further deadlines are looked at again a turn later). So the wheel holds
+ *   every flow due within its turn, no walk of it meets a flow of a later
+ *   turn, and no flow is refiled into the slot being walked but at the current
+ *   tick (which every walk guards against).
  * - A creation-order list gives oldest-first iteration (shutdown, reports).
  */
 
@@ -105,14 +113,20 @@ const W_AGE_NEXT = 15;
 
 /** Wheel granularity: a sweep exports a due flow at most two slots late. */
 export const SLOT_MS = 250;
-/** 16384 slots of 250 ms: one turn is 68 minutes, above Cisco's 30-minute active timeout. */
+/**
+ * 16384 slots of 250 ms: one turn is 68 minutes (4096 s), above Cisco's 30-minute
+ * active timeout. Longer deadlines wait in the far ring (see above).
+ */
 const WHEEL_SLOTS = 16384;
 const WHEEL_MASK = WHEEL_SLOTS - 1;
+export const WHEEL_TURN_MS = WHEEL_SLOTS * SLOT_MS;
 const MIN_TABLE_SLOTS = 1024;
 /** from this many table slots (more than 16384 flows: 256 KiB of table, 1 MiB of records) batches pay */
 const WARM_FROM_SLOTS = 65536;
 /** busy flows an eviction may pass over before it takes the first of them */
 const EVICT_SCAN = 64;
+/** flows drawn when only flows waiting beyond the turn are left: the least recently seen goes */
+const EVICT_SAMPLES = 16;
 
 export class FlowCache {
   readonly capacity: number;
@@ -128,10 +142,21 @@ export class FlowCache {
   private readonly t: Float64Array;
   /** sentinel of the creation-order list */
   private readonly ageHead: number;
-  /** id of wheel slot 0's sentinel; slot s is wheelBase + s */
+  /** id of wheel slot 0's sentinel; slot s is wheelBase + s, far slot s is wheelBase + WHEEL_SLOTS + s */
   private readonly wheelBase: number;
-  /** the last wheel tick (floor(time / SLOT_MS)) swept; NaN until the first packet */
+  /**
+   * The last wheel tick (floor(time / SLOT_MS)) swept; NaN until the first
+   * packet. The wheel holds the ticks (wheelTick, wheelTick + WHEEL_SLOTS].
+   */
   private wheelTick = Number.NaN;
+  /**
+   * One bit per wheel and far slot (sentinel id - wheelBase), set while the slot
+   * holds a flow: evict() skips empty slots 32 at a time, expireAll() resets
+   * only the sentinels used.
+   */
+  private readonly occupied = new Int32Array((2 * WHEEL_SLOTS) / 32);
+  /** xorshift32 state for evict()'s draw (fixed seed: runs repeat exactly) */
+  private draw = 0x9e3779b9 | 0;
   /** when the packet path must sweep next */
   private nextSweepAt = Number.NEGATIVE_INFINITY;
 
@@ -181,7 +206,7 @@ export class FlowCache {
 
     // Untouched pages of a large ArrayBuffer cost no memory until used, and the
     // sentinels need no writing: zeroed links read as a node linked to itself.
-    const records = capacity + 1 + WHEEL_SLOTS;
+    const records = capacity + 1 + 2 * WHEEL_SLOTS;
     const buffer = new ArrayBuffer(records * WORDS * 4);
     this.w = new Uint32Array(buffer);
     this.wi = new Int32Array(buffer);
@@ -300,7 +325,8 @@ export class FlowCache {
   expireTimedOut(now: number): void {
     this.sweepPast(now);
     // The current slot is not past yet: look at it without moving the wheel on.
-    if (this.wheelTick === this.wheelTick) this.sweepSlot((this.wheelTick + 1) & WHEEL_MASK, now);
+    // (Its far slot holds deadlines beyond the turn: none is due.)
+    this.sweepSlot(this.wheelBase + ((this.wheelTick + 1) & WHEEL_MASK), now);
   }
 
   /**
@@ -318,8 +344,19 @@ export class FlowCache {
     }
     this.stats[FlowCacheStat.expiredBase + reason]! += expired;
     this.table.fill(0);
-    // every sentinel linked to itself again
-    w.fill(0, head * WORDS, (this.wheelBase + WHEEL_SLOTS) * WORDS);
+    // every list empty again: sentinels linked to themselves (zero links), only
+    // those in use written, so pages never used stay untouched
+    w[head * WORDS + W_AGE_PREV] = 0;
+    w[head * WORDS + W_AGE_NEXT] = 0;
+    const occupied = this.occupied;
+    for (let word = 0; word < occupied.length; word++) {
+      for (let bits = occupied[word]!; bits !== 0; bits &= bits - 1) {
+        const sentinel = this.wheelBase + word * 32 + (31 - Math.clz32(bits & -bits));
+        w[sentinel * WORDS + W_WHEEL_PREV] = 0;
+        w[sentinel * WORDS + W_WHEEL_NEXT] = 0;
+      }
+    }
+    occupied.fill(0);
     this.nextFreshId = 0;
     this.freeHead = EMPTY;
     this.size = 0;
@@ -404,23 +441,30 @@ export class FlowCache {
   /** Sweep every wheel slot whose time has entirely passed at `now`. */
   private sweepPast(now: number): void {
     const target = Math.floor(now / SLOT_MS) - 1;
-    if (this.wheelTick !== this.wheelTick) this.wheelTick = target; // first packet
+    if (Number.isNaN(this.wheelTick)) this.wheelTick = target; // first packet: nothing filed yet
     if (target > this.wheelTick) {
-      // After a jump of more than one turn, each slot is swept once: every flow is looked at.
-      const steps = Math.min(target - this.wheelTick, WHEEL_SLOTS);
-      for (let k = 1; k <= steps; k++) this.sweepSlot((this.wheelTick + k) & WHEEL_MASK, now);
+      const from = this.wheelTick;
+      // moved on first, so that the flows refiled below are filed within the new turn
       this.wheelTick = target;
+      // After a jump of more than one turn, each slot is swept once: every flow is looked at.
+      const steps = Math.min(target - from, WHEEL_SLOTS);
+      for (let k = 1; k <= steps; k++) {
+        const slot = (from + k) & WHEEL_MASK;
+        // and its far slot: the flows the turn now reaches move into the wheel
+        this.sweepSlot(this.wheelBase + WHEEL_SLOTS + slot, now);
+        this.sweepSlot(this.wheelBase + slot, now);
+      }
     }
     this.nextSweepAt = (this.wheelTick + 2) * SLOT_MS;
   }
 
-  /** Export the slot's due flows; move the others to the slot of their real deadline. */
-  private sweepSlot(slot: number, now: number): void {
+  /** Export the (wheel or far) slot's due flows; move the others to the slot of their real deadline. */
+  private sweepSlot(sentinel: number, now: number): void {
     const w = this.w;
-    const sentinel = this.wheelBase + slot;
     let id = w[sentinel * WORDS + W_WHEEL_NEXT]! ^ sentinel;
     if (id === sentinel) return;
-    // Flows refiled into this same slot go to its tail, after `last`: not seen twice.
+    // Flows refiled into this same slot (the current tick, or the far slot of
+    // the horizon) go to its tail, after `last`: not seen twice.
     const last = w[sentinel * WORDS + W_WHEEL_PREV]! ^ sentinel;
     for (;;) {
       const next = w[id * WORDS + W_WHEEL_NEXT]! ^ id;
@@ -442,24 +486,40 @@ export class FlowCache {
    * flow near its active timeout is passed over (up to EVICT_SCAN of them), as
    * a least-recently-used cache would. A due flow found on the way goes first,
    * under its own reason.
+   *
+   * The walk covers the wheel's one turn, skipping empty slots 32 at a time;
+   * each flow it meets is the victim, is passed over (at most EVICT_SCAN), or
+   * moves to a later tick or the far ring for packets it has seen since it was
+   * filed (paid for by those packets): so it ends, and its cost is bounded.
+   * When the turn holds no idle flow but other flows wait beyond it (timeouts
+   * above 68 minutes), where deadlines are not in order, the least recently
+   * seen of EVICT_SAMPLES flows drawn at random goes (of all flows, for a
+   * cache that small), as sampling caches do.
    */
   private evict(now: number): void {
     const w = this.w;
-    const start = this.wheelTick === this.wheelTick ? this.wheelTick + 1 : Math.floor(now / SLOT_MS);
+    const occupied = this.occupied;
+    const horizon = this.wheelTick + WHEEL_SLOTS;
     let busy = EMPTY;
     let passed = 0;
-    for (let k = 0; k < WHEEL_SLOTS * 2; k++) {
-      const tick = start + k;
-      const sentinel = this.wheelBase + (tick & WHEEL_MASK);
+    for (let tick = this.wheelTick + 1; tick <= horizon; tick++) {
+      const slot = tick & WHEEL_MASK;
+      const bits = occupied[slot >>> 5]! >>> (slot & 31);
+      if ((bits & 1) === 0) {
+        // on to the next occupied slot of this word, or past the word
+        tick += (bits === 0 ? 32 - (slot & 31) : 31 - Math.clz32(bits & -bits)) - 1;
+        continue;
+      }
+      const sentinel = this.wheelBase + slot;
       let id = w[sentinel * WORDS + W_WHEEL_NEXT]! ^ sentinel;
-      while (id !== sentinel) {
+      for (;;) {
         const next = w[id * WORDS + W_WHEEL_NEXT]! ^ id;
         const deadline = this.deadline(id);
         if (deadline <= now) {
           this.expire(id, this.timeoutReason(id, now));
           return;
         }
-        // ticks, not slot indices: a deadline a whole turn ahead shares the index
+        // ticks, not slot indices; a flow of this slot is filed under this tick
         if (Math.floor(deadline / SLOT_MS) <= tick) {
           if (deadline === this.idleDeadline(id)) {
             this.expire(id, ExpiryReason.cacheFull);
@@ -471,14 +531,48 @@ export class FlowCache {
             return;
           }
         } else {
-          // filed too early (it saw packets since): refile and look further
+          // filed too early (it saw packets since): refile, further on or in the far ring
           this.unlinkWheel(id);
           this.linkWheel(id, deadline);
         }
+        if (next === sentinel) break;
         id = next;
       }
     }
-    this.expire(busy !== EMPTY ? busy : (w[this.ageHead * WORDS + W_AGE_NEXT]! ^ this.ageHead), ExpiryReason.cacheFull);
+    // every flow passed over: all are busy; otherwise some wait beyond the turn
+    this.expire(passed === this.size ? busy : this.leastRecentOfDraw(), ExpiryReason.cacheFull);
+  }
+
+  /** The least recently seen of EVICT_SAMPLES flows drawn at random (of all, if fewer). Only with the cache full. */
+  private leastRecentOfDraw(): number {
+    const t = this.t;
+    const capacity = this.capacity;
+    let victim = 0;
+    let victimSeen = t[F_LAST]!;
+    if (capacity <= EVICT_SAMPLES) {
+      for (let id = 1; id < capacity; id++) {
+        if (t[(id << 3) + F_LAST]! < victimSeen) {
+          victim = id;
+          victimSeen = t[(id << 3) + F_LAST]!;
+        }
+      }
+      return victim;
+    }
+    let x = this.draw;
+    victimSeen = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < EVICT_SAMPLES; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      // full, so every id below the capacity holds a flow
+      const id = (x >>> 0) % capacity;
+      if (t[(id << 3) + F_LAST]! < victimSeen) {
+        victim = id;
+        victimSeen = t[(id << 3) + F_LAST]!;
+      }
+    }
+    this.draw = x;
+    return victim;
   }
 
   private find(hash: number, srcAddr: number, dstAddr: number, ports: number, protoTosIf: number): number {
@@ -611,14 +705,29 @@ export class FlowCache {
     table[hole] = 0;
   }
 
+  /**
+   * File the flow under its deadline's tick; a deadline beyond the turn goes to
+   * the far ring, under the tick at which the turn reaches it, or the horizon
+   * if that is further.
+   */
   private linkWheel(id: number, deadline: number): void {
     const w = this.w;
-    const sentinel = this.wheelBase + (Math.floor(deadline / SLOT_MS) & WHEEL_MASK);
+    const tick = Math.floor(deadline / SLOT_MS);
+    const horizon = this.wheelTick + WHEEL_SLOTS;
+    let slot: number; // sentinel id - wheelBase: wheel slots, then far slots
+    if (tick <= horizon) {
+      slot = tick & WHEEL_MASK;
+    } else {
+      const reached = tick - WHEEL_SLOTS;
+      slot = WHEEL_SLOTS + ((reached < horizon ? reached : horizon) & WHEEL_MASK);
+    }
+    const sentinel = this.wheelBase + slot;
     const tail = w[sentinel * WORDS + W_WHEEL_PREV]! ^ sentinel;
     w[tail * WORDS + W_WHEEL_NEXT] = id ^ tail;
     w[id * WORDS + W_WHEEL_PREV] = tail ^ id;
     w[id * WORDS + W_WHEEL_NEXT] = sentinel ^ id;
     w[sentinel * WORDS + W_WHEEL_PREV] = id ^ sentinel;
+    this.occupied[slot >>> 5]! |= 1 << (slot & 31);
   }
 
   private unlinkWheel(id: number): void {
@@ -627,6 +736,11 @@ export class FlowCache {
     const next = w[id * WORDS + W_WHEEL_NEXT]! ^ id;
     w[prev * WORDS + W_WHEEL_NEXT] = next ^ prev;
     w[next * WORDS + W_WHEEL_PREV] = prev ^ next;
+    if (prev === next && prev >= this.wheelBase) {
+      // only the sentinel is left: the slot is empty
+      const slot = prev - this.wheelBase;
+      this.occupied[slot >>> 5]! &= ~(1 << (slot & 31));
+    }
   }
 }
 

@@ -11,9 +11,11 @@ import { PacketBatch } from '../cache/packet-batch.js';
 import { ControlWord, DataPlaneCounter, SourceCounter, sourceCounterBase } from '../counters/data-plane.js';
 import { DecodeResult, DecodedPacket, decodeFrame } from '../decode/decode.js';
 import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/record-batch.js';
-import { defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
+import { captureDeviceKind, defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
+import { LiveClock } from './live-clock.js';
+import { PcapHandleFigures, type CaptureDeviceKind } from './pcap-stats.js';
 import { ClassicPcapReader, PcapFileReadError } from './pcap-file.js';
 import {
   FLOW_FIELDS,
@@ -30,6 +32,17 @@ const STOP_CHECK_PACKETS = 1024;
 /** Enough for link header, 8 VLAN tags, a 60-byte IP header and the TCP flags. */
 const MIN_FRAME_BUFFER = 256;
 const LIVE_READ_TIMEOUT_MS = 100;
+/**
+ * A live stop reads on before closing: the kernel hands libpcap a TPACKET_V3
+ * block when it is full or LIVE_READ_TIMEOUT_MS after it was begun, so the
+ * packets of the last, partly filled block (up to 100 ms of traffic) come late.
+ * The capture closes once libpcap's received count is all read (see
+ * PcapHandleFigures.unread), at most LIVE_DRAIN_MAX_MS after the stop (a busy
+ * link always has a block on the way); where that count cannot be compared
+ * ("any"), after LIVE_DRAIN_MS (twice the timeout: timers run late).
+ */
+const LIVE_DRAIN_MS = 2 * LIVE_READ_TIMEOUT_MS;
+const LIVE_DRAIN_MAX_MS = 1000;
 /**
  * Live reads are driven by a timer on this dedicated thread rather than the
  * binding's start_polling: its poll handle is never closed, and a worker cannot
@@ -48,7 +61,11 @@ function send(message: CaptureWorkerMessage, transfer?: ArrayBuffer[]): void {
   port!.postMessage(message, transfer);
 }
 
-const clock: DataPlaneClock = { now: 0, boot: config.bootMs ?? Number.NaN };
+const clock: DataPlaneClock = { now: 0, boot: config.bootMs ?? Number.NaN, wallOffset: 0 };
+/** live: packet timestamps and ages on a monotonic time line (see LiveClock); a file keeps capture time */
+const liveClock = live ? new LiveClock() : undefined;
+/** a packet's timestamp (ms) as the data plane counts it: capture time (file), or on the live line */
+const packetTime: (timestampMs: number) => number = liveClock === undefined ? (ms) => ms : (ms) => liveClock.packetTime(ms);
 const postBatch = (batch: RecordBatch): void => {
   if (!live) {
     // A file never drops: wait while the exporter is behind.
@@ -85,6 +102,10 @@ interface Source {
   name: string;
   /** libpcap's session, made when libpcap opens the source (the addon loads then) */
   session: PcapNativeSession | undefined;
+  /** the live session's pcap_stats, added to the source's totals; a new one with each (re)open, gone once it closes */
+  pcapFigures: PcapHandleFigures | undefined;
+  /** how libpcap's received count relates to the packets it hands over */
+  deviceKind: CaptureDeviceKind;
   linkType: number;
   counterBase: number;
   /** the source's index (the accounting table's interface) */
@@ -111,6 +132,8 @@ const sources: Source[] = config.sources.map(resolveDefaultDevice).map((spec, i)
   spec,
   name: spec.kind === 'live' ? spec.device : spec.path,
   session: undefined,
+  pcapFigures: undefined,
+  deviceKind: spec.kind === 'live' ? captureDeviceKind(spec.device) : 'interface',
   linkType: 0,
   counterBase: sourceCounterBase(i),
   slot: i,
@@ -131,7 +154,10 @@ const packet = new DecodedPacket();
 /** decoded packets not yet accounted (see PacketBatch); empty between two reads */
 const batch = new PacketBatch();
 let packetsSinceCheck = 0;
+/** the capture is closing: a file stops reading, live handles are closed */
 let stopping = false;
+/** live: when a stop was asked (performance.now()); reading goes on a while (see LIVE_DRAIN_MS) */
+let stopAskedAt = Number.POSITIVE_INFINITY;
 
 // The source being dispatched: dispatch is synchronous, so one set of variables
 // serves every session and the packet callback needs no closure per source.
@@ -167,7 +193,7 @@ function handleFrame(
   seconds: number,
   microseconds: number,
 ): boolean {
-  const time = (seconds >>> 0) * 1000 + microseconds / 1000;
+  const time = packetTime((seconds >>> 0) * 1000 + microseconds / 1000);
   counters[currentBase + SourceCounter.packets]! += 1;
   counters[currentBase + SourceCounter.bytes]! += wirelen;
   // (live, the tick may have moved the clock past the latest packet)
@@ -188,6 +214,7 @@ function handleFrame(
       counters[DataPlaneCounter.portsUnavailableBase + packet.portsUnavailable - 1]! += 1;
     }
     const ifIndex = packet.linkIfIndex !== 0 ? packet.linkIfIndex : currentIfIndex;
+    if (ifIndex >>> 16 !== 0) cutIfIndex(ifIndex);
     if (batch.count === 0 && !cache.worthWarming) {
       // A table that fits in the CPU's caches gains nothing from a batch: straight in.
       accountPacket(
@@ -221,9 +248,32 @@ function handleFrame(
   }
   if (++packetsSinceCheck === STOP_CHECK_PACKETS) {
     packetsSinceCheck = 0;
-    if (!stopping && Atomics.load(control, ControlWord.stop) !== 0) breakAll();
+    checkStop();
   }
   return !stopping;
+}
+
+/** the cut ifIndexes from Linux cooked v2 headers already named in a notice (a source's own is named when it opens) */
+const cutIfIndexesNamed = new Set<number>();
+const CUT_IFINDEXES_NAMED_AT_MOST = 16;
+
+/** An input ifIndex above 65535: NetFlow v5 (and the flow key) carry its low 16 bits. Counted, and said once. */
+function cutIfIndex(ifIndex: number): void {
+  counters[currentBase + SourceCounter.ifIndexCut]! += 1;
+  if (ifIndex === currentIfIndex || cutIfIndexesNamed.has(ifIndex) || cutIfIndexesNamed.size === CUT_IFINDEXES_NAMED_AT_MOST) return;
+  cutIfIndexesNamed.add(ifIndex);
+  const source = sources[currentSlot]!;
+  send({ type: 'notice', message: `${source.name}: ${ifIndexTooWide(ifIndex >>> 0)} (in a Linux cooked v2 header)` });
+}
+
+function ifIndexTooWide(ifIndex: number): string {
+  return `ifIndex ${ifIndex} does not fit NetFlow v5's 16-bit interface fields: its records carry ${ifIndex & 0xffff}`;
+}
+
+/** A source opened (or reopened) with an ifIndex above 65535: say once what its records carry. */
+function noticeWideIfIndex(source: Source): void {
+  if (source.ifIndex >>> 16 === 0) return;
+  send({ type: 'notice', message: `${source.name}: ${ifIndexTooWide(source.ifIndex)} (-i INDEX:${source.name} chooses another)` });
 }
 
 /**
@@ -279,11 +329,56 @@ function dispatch(source: Source): number {
   return result;
 }
 
+/**
+ * Whether to stop, from the packet path (every STOP_CHECK_PACKETS, even inside
+ * one long dispatch) and between reads: a file stops at once; live, a stop
+ * begins the drain, and the capture closes once it is over.
+ */
+function checkStop(): void {
+  sampleLiveClock(false);
+  if (stopping) return;
+  if (stopAskedAt === Number.POSITIVE_INFINITY) {
+    if (Atomics.load(control, ControlWord.stop) === 0) return;
+    if (!live) {
+      breakAll();
+      return;
+    }
+    stopAskedAt = performance.now();
+  }
+  const draining = performance.now() - stopAskedAt;
+  if (draining >= LIVE_DRAIN_MAX_MS) {
+    breakAll();
+    return;
+  }
+  // libpcap's received count all read, on every handle that can tell; the others wait LIVE_DRAIN_MS
+  let uncertain = false;
+  for (const source of sources) {
+    if (source.handle !== 'open' || source.pcapFigures === undefined) continue;
+    readPcapStats(source);
+    const unread = source.pcapFigures.unread(source.deviceKind);
+    if (unread === undefined) uncertain = true;
+    else if (unread > 0) return;
+  }
+  if (!uncertain || draining >= LIVE_DRAIN_MS) breakAll();
+}
+
 /** Ask every session to stop: a dispatch in progress returns after the current packet. */
 function breakAll(): void {
   stopping = true;
-  refreshPcapStats();
-  for (const source of sources) if (source.handle === 'open') sessionOf(source).close();
+  for (const source of sources) {
+    if (source.handle !== 'open') continue;
+    readPcapStats(source); // the last figures: a released handle has none
+    sessionOf(source).close();
+  }
+}
+
+/**
+ * A live handle is done with (read for the last time, or dead): count what it
+ * leaves unread against its last figures.
+ */
+function closePcapFigures(source: Source): void {
+  source.pcapFigures?.close(source.deviceKind);
+  source.pcapFigures = undefined;
 }
 
 function sessionOf(source: Source): PcapNativeSession {
@@ -334,6 +429,10 @@ function openSource(source: Source): string | undefined {
     return reason.startsWith(source.name) ? reason : `${source.name}: ${reason}`;
   }
   source.handle = 'open';
+  // a new handle counts from 0: its figures add to the totals, never replace them
+  if (spec.kind === 'live') {
+    source.pcapFigures = new PcapHandleFigures(counters, source.counterBase, counters[source.counterBase + SourceCounter.packets]!);
+  }
   const raw = linkTypeFromBinding(linkTypeName);
   const supported = supportedLinkType(raw);
   if (supported === undefined) {
@@ -353,17 +452,31 @@ function releaseAll(): void {
   }
 }
 
+/**
+ * Live: read the clocks (every poll, tick and STOP_CHECK_PACKETS packets), so
+ * packets are put on the line by a fresh offset. Only the tick moves the data
+ * plane's time on by itself (when idle): packets read at a poll were captured
+ * before it, and would count as out of time order behind a clock moved there.
+ */
+function sampleLiveClock(advance: boolean): void {
+  if (liveClock === undefined) return;
+  const now = liveClock.sample();
+  clock.wallOffset = liveClock.wallOffset;
+  // never past a packet still waiting in the batch (see handleFrame)
+  if (advance && batch.count === 0 && now > clock.now) clock.now = now;
+}
+
 function refreshPcapStats(): void {
-  for (const source of sources) {
-    if (source.spec.kind !== 'live' || source.handle !== 'open') continue;
-    try {
-      const stats = sessionOf(source).stats();
-      counters[source.counterBase + SourceCounter.pcapReceived] = stats.ps_recv;
-      counters[source.counterBase + SourceCounter.pcapDropped] = stats.ps_drop;
-      counters[source.counterBase + SourceCounter.pcapInterfaceDropped] = stats.ps_ifdrop;
-    } catch {
-      // closed already: the last figures stay
-    }
+  for (const source of sources) if (source.handle === 'open') readPcapStats(source);
+}
+
+/** libpcap's figures for a live source's open handle, into the totals. */
+function readPcapStats(source: Source): void {
+  if (source.pcapFigures === undefined) return;
+  try {
+    source.pcapFigures.update(sessionOf(source).stats());
+  } catch {
+    // closed already: the last figures stay
   }
 }
 
@@ -375,6 +488,7 @@ function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: str
   if (pollTimer !== undefined) clearInterval(pollTimer);
   refreshPcapStats();
   releaseAll();
+  for (const source of sources) closePcapFigures(source);
   accountBatch();
   cache.expireAll();
   batcher.flush();
@@ -409,6 +523,7 @@ function readError(source: Source): string {
 /** Live: read what every interface has buffered. */
 function pollLive(): void {
   if (finished) return;
+  sampleLiveClock(false);
   for (const source of sources) {
     if (source.handle !== 'open') continue;
     const result = dispatch(source);
@@ -422,11 +537,16 @@ function pollLive(): void {
       return;
     }
   }
+  // after the reads: a drain that is over closes the capture with everything read
+  checkStop();
   if (stopping) finish('stopped');
 }
 
 /** --on-interface-loss retry: drop the dead session and look for the interface every tick. */
 function loseInterface(source: Source): void {
+  // what the dead handle counted last, while its socket is still open
+  readPcapStats(source);
+  closePcapFigures(source);
   source.handle = 'lost';
   counters[source.counterBase + SourceCounter.interfaceLosses]! += 1;
   // libpcap's handle on a vanished device is dead: it is dropped, not reused
@@ -447,6 +567,7 @@ function reopenLostInterfaces(): void {
     if (source.ifIndex === source.systemIfIndex) source.ifIndex = index;
     source.systemIfIndex = index;
     send({ type: 'notice', message: `${source.name}: the interface is back; capturing again` });
+    noticeWideIfIndex(source);
   }
 }
 
@@ -491,15 +612,12 @@ function readClassicFile(source: Source, reader: ClassicPcapReader): void {
 }
 
 function tick(): void {
-  if (Date.now() > clock.now) clock.now = Date.now();
+  sampleLiveClock(true);
   reopenLostInterfaces();
   refreshPcapStats();
   cache.expireTimedOut(clock.now);
   batcher.flush();
-  if (!stopping && Atomics.load(control, ControlWord.stop) !== 0) {
-    breakAll();
-    pollLive();
-  }
+  checkStop(); // the stop word, should its message be late
 }
 
 let tickTimer: NodeJS.Timeout | undefined;
@@ -507,11 +625,9 @@ let pollTimer: NodeJS.Timeout | undefined;
 port.on('message', (command: CaptureWorkerCommand) => {
   switch (command.type) {
     case 'stop':
-      // a file is read inside one dispatch and sees the stop word from the packet path
-      if (live && !stopping) {
-        breakAll();
-        pollLive();
-      }
+      // live: the drain begins (the next polls read on, then close); a file is read
+      // inside one dispatch and sees the stop word from the packet path
+      if (live) checkStop();
       break;
     case 'request': {
       // Live, the thread is idle between two polls: the answer comes at once.
@@ -585,8 +701,12 @@ function start(): void {
       reader: s.fileReader === undefined ? 'libpcap' : 'classic-pcap',
     })),
   });
-  if (live) {
-    clock.now = Date.now();
+  for (const source of sources) noticeWideIfIndex(source);
+  if (liveClock !== undefined) {
+    clock.now = liveClock.sample();
+    clock.wallOffset = liveClock.wallOffset;
+    // the main thread's boot, read a moment earlier, on the line (a wall clock stepped meanwhile would put it after now)
+    clock.boot = Math.min(clock.boot, clock.now);
     tickTimer = setInterval(tick, config.tickMs);
     pollTimer = setInterval(pollLive, LIVE_POLL_MS);
     pollLive();

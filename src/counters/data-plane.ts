@@ -35,12 +35,20 @@ export const SourceCounter = {
   packets: 0,
   /** wire length of every frame read */
   bytes: 1,
-  /** libpcap's pcap_stats, refreshed by the worker (live only) */
+  /**
+   * libpcap's pcap_stats (live only), refreshed by the worker: totals over every
+   * handle the source had, each handle's 32-bit figures added up across wraps
+   * (see PcapHandleFigures)
+   */
   pcapReceived: 2,
   pcapDropped: 3,
   pcapInterfaceDropped: 4,
   /** times the interface went away (--on-interface-loss retry) */
   interfaceLosses: 5,
+  /** packets libpcap received and did not drop that were never read: left in its buffer when a handle closed */
+  pcapUnprocessed: 6,
+  /** packets whose input ifIndex was above 65535: their records carry its low 16 bits (v5's field) */
+  ifIndexCut: 7,
 } as const;
 const SOURCE_LENGTH = 8;
 

@@ -16,12 +16,14 @@ export interface RecordBatch {
 /** Where batches go: a worker posts them to the main thread; tests collect them. */
 export type RecordBatchConsumer = (batch: RecordBatch) => void;
 
-/** The clock the data plane runs on (capture time for files, wall time live). */
+/** The clock the data plane runs on (capture time for files; live, a monotonic time line, see LiveClock). */
 export interface DataPlaneClock {
-  /** unix ms, never decreasing */
+  /** ms, never decreasing: unix ms of capture time (file), or LiveClock's line (live: the wall clock at start, then monotonic) */
   now: number;
-  /** unix ms of the exporter's boot (sys_uptime 0) */
+  /** `now` of the exporter's boot (sys_uptime 0) */
   boot: number;
+  /** added to `now` for wall-clock unix ms: 0 for a file; live, LiveClock's wallOffset as last sampled */
+  wallOffset: number;
 }
 
 /** v5 record words (of 12) that carry something; the rest stay zero in a fresh buffer */
@@ -91,7 +93,7 @@ export class RecordBatcher implements ExpiredFlowSink {
     const batch: RecordBatch = {
       records: this.buffer,
       count: this.count,
-      unixMs: this.clock.now,
+      unixMs: this.clock.now + this.clock.wallOffset,
       uptimeMs: this.clock.now - this.clock.boot,
     };
     this.buffer = new ArrayBuffer(this.recordsPerBatch * V5_RECORD_BYTES);

@@ -7,15 +7,12 @@ import { EXPIRY_REASONS } from '../cache/flow-cache.js';
 import { PORTS_UNAVAILABLE_REASONS } from '../counters/data-plane.js';
 import { SKIP_REASONS } from '../decode/decode.js';
 import { SEND_ERROR_REASONS, sendErrorReason, type SendErrorReason } from '../export/collector.js';
-import { pcapCounterDelta, type ProbeStats } from '../stats/probe-stats.js';
+import type { ProbeStats } from '../stats/probe-stats.js';
 
 const PREFIX = 'flowprobe_';
 
 /** prom-client's `_total` gauges, which promtool rightly flags; the same figures remain without the suffix. */
 const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
-
-export const DROP_STAGES = ['kernel', 'interface'] as const;
-export type DropStage = (typeof DROP_STAGES)[number];
 
 type Series<L extends string> = [labels: Record<L, string>, value: number];
 
@@ -34,8 +31,6 @@ export class ProbeMetrics {
   readonly registry = new Registry();
   /** one snapshot per scrape, so families agree with each other */
   private snapshot: ProbeStats | undefined;
-  /** libpcap drop figures last mirrored, per source and stage */
-  private readonly pcapSeen = new Map<string, number>();
 
   constructor(private readonly options: ProbeMetricsOptions) {
     collectDefaultMetrics({ register: this.registry });
@@ -113,35 +108,35 @@ export class ProbeMetrics {
     this.mirror('capture_bytes_total', 'Bytes read from the capture, by wire length.', ['interface'], (s) =>
       s.sources.map((src) => [{ interface: src.label }, src.bytes]),
     );
-    const dropped: Counter<'interface' | 'stage'> = new Counter({
-      name: `${PREFIX}capture_dropped_packets_total`,
-      help: 'Packets libpcap reports dropped: stage "kernel" (ps_drop, the capture buffer was full) or "interface" (ps_ifdrop, kept in promiscuous mode only).',
-      labelNames: ['interface', 'stage'] as const,
-      registers: [this.registry],
-      collect: () => {
-        const stats = this.snapshot;
-        if (stats === undefined) return;
-        for (const src of stats.sources) {
-          this.mirrorPcap(dropped, src.label, 'kernel', src.pcapDropped);
-          this.mirrorPcap(dropped, src.label, 'interface', src.pcapInterfaceDropped);
-        }
-      },
-    });
+    // libpcap's own figures are 32-bit and restart with each handle: the worker keeps running totals
+    this.mirror(
+      'capture_dropped_packets_total',
+      'Packets libpcap reports dropped: stage "kernel" (ps_drop, the capture buffer was full) or "interface" (ps_ifdrop, kept in promiscuous mode only).',
+      ['interface', 'stage'],
+      (s) =>
+        s.sources.flatMap((src): Series<'interface' | 'stage'>[] => [
+          [{ interface: src.label, stage: 'kernel' }, src.pcapDropped],
+          [{ interface: src.label, stage: 'interface' }, src.pcapInterfaceDropped],
+        ]),
+    );
+    this.mirror(
+      'capture_unprocessed_packets_total',
+      'Packets libpcap received (and did not drop) that were never processed: left in its buffer when the capture closed (not counted on "any").',
+      ['interface'],
+      (s) => s.sources.map((src) => [{ interface: src.label }, src.pcapUnprocessed]),
+    );
+    this.mirror(
+      'capture_ifindex_cut_packets_total',
+      'Packets whose input ifIndex was above 65535: NetFlow v5 carries 16 bits, their records carry the low 16.',
+      ['interface'],
+      (s) => s.sources.map((src) => [{ interface: src.label }, src.ifIndexCut]),
+    );
     this.mirror(
       'capture_out_of_order_packets_total',
       'Packets whose timestamp went back in time (counted at the latest time).',
       [],
       (s) => [[{}, s.outOfOrder]],
     );
-  }
-
-  /** libpcap's counters are 32-bit and wrap: add the difference since the last scrape. */
-  private mirrorPcap(counter: Counter<'interface' | 'stage'>, source: string, stage: DropStage, value: number): void {
-    const key = `${source}\u0000${stage}`;
-    const seen = this.pcapSeen.get(key);
-    const delta = seen === undefined ? value : pcapCounterDelta(seen, value);
-    this.pcapSeen.set(key, value);
-    counter.inc({ interface: source, stage }, delta);
   }
 
   private defineDecode(): void {

@@ -22,10 +22,21 @@ export interface SourceStats {
   packets: number;
   /** wire length of every frame read */
   bytes: number;
-  /** libpcap's pcap_stats as the worker last refreshed them: 32-bit, wrapping; 0 for a file */
+  /**
+   * libpcap's pcap_stats as the worker last refreshed them, totals over every
+   * handle the source had (a reopen starts a handle at 0; the worker adds each
+   * handle's 32-bit figures up across wraps): only ever growing; 0 for a file
+   */
   pcapReceived: number;
   pcapDropped: number;
   pcapInterfaceDropped: number;
+  /**
+   * packets libpcap received (and did not drop) that were never read, left in
+   * its buffer when a handle closed; not counted on "any" (see PcapHandleFigures)
+   */
+  pcapUnprocessed: number;
+  /** packets whose input ifIndex was above 65535, sent cut to its low 16 bits (NetFlow v5's field) */
+  ifIndexCut: number;
   /** times the interface went away and was waited for (--on-interface-loss retry) */
   interfaceLosses: number;
 }
@@ -126,6 +137,8 @@ export function readProbeStats(inputs: StatsInputs): ProbeStats {
       pcapReceived: c(base + SourceCounter.pcapReceived),
       pcapDropped: c(base + SourceCounter.pcapDropped),
       pcapInterfaceDropped: c(base + SourceCounter.pcapInterfaceDropped),
+      pcapUnprocessed: c(base + SourceCounter.pcapUnprocessed),
+      ifIndexCut: c(base + SourceCounter.ifIndexCut),
       interfaceLosses: c(base + SourceCounter.interfaceLosses),
     };
   });
@@ -186,12 +199,4 @@ export function accountingStatsFrom(a: (field: number) => number): AccountingSta
     memoryUsed: a(AccountingStat.memoryUsed),
     memoryLimit: a(AccountingStat.memoryLimit),
   };
-}
-
-/** libpcap's pcap_stat fields are u_int */
-const PCAP_COUNTER_MODULUS = 2 ** 32;
-
-/** The increase of one of libpcap's 32-bit counters from `before` to `after`, across a wrap. */
-export function pcapCounterDelta(before: number, after: number): number {
-  return (((after - before) % PCAP_COUNTER_MODULUS) + PCAP_COUNTER_MODULUS) % PCAP_COUNTER_MODULUS;
 }

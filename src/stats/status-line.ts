@@ -1,10 +1,10 @@
-import { pcapCounterDelta, type ProbeStats } from './probe-stats.js';
+import type { ProbeStats } from './probe-stats.js';
 
 /** The periodic live status, ipcad's `stat` in spirit: rates since the previous line. */
 export interface StatusFields {
   packetsPerSecond: number;
   bitsPerSecond: number;
-  /** libpcap drops (kernel and interface) since the previous line */
+  /** libpcap drops (kernel and interface) since the previous line (the figures are running totals) */
   dropped: number;
   flows: number;
   flowsCreatedPerSecond: number;
@@ -42,7 +42,7 @@ export class StatusLine {
     const seconds = Math.max(1e-3, (current.at - before.at) / 1000);
     const rate = (now: number, then: number): number => Math.round((now - then) / seconds);
     let dropped = 0;
-    current.drops.forEach((d, i) => (dropped += pcapCounterDelta(before.drops[i] ?? 0, d)));
+    current.drops.forEach((d, i) => (dropped += d - (before.drops[i] ?? 0)));
     const fields: StatusFields = {
       packetsPerSecond: rate(current.packets, before.packets),
       bitsPerSecond: rate(current.bytes * 8, before.bytes * 8),

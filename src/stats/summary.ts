@@ -10,10 +10,16 @@ export function formatSummary(stats: ProbeStats): string {
   }
   for (const source of stats.sources) {
     if (stats.sources.length > 1) lines.push(`  ${source.label}: ${source.packets} packets (${source.bytes} bytes)`);
+    if (source.ifIndexCut > 0) {
+      lines.push(`  ${source.label}: ${source.ifIndexCut} packets had an input ifIndex above 65535, sent cut to its low 16 bits`);
+    }
     if (source.live) {
       lines.push(
         `  ${source.label} libpcap: received ${source.pcapReceived}, dropped ${source.pcapDropped}, dropped by interface ${source.pcapInterfaceDropped}`,
       );
+      if (source.pcapUnprocessed > 0) {
+        lines.push(`  ${source.label}: ${source.pcapUnprocessed} packets libpcap received were never processed (still in its buffer when the capture closed)`);
+      }
       if (source.interfaceLosses > 0) lines.push(`  ${source.label} went away ${source.interfaceLosses} times (waited for it to come back)`);
     }
   }
