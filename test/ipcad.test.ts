@@ -14,6 +14,7 @@ import { VethPair } from './helpers/netns.js';
 import { CLI, run, runProbe, startProbe, stopped, waitFor, type Running } from './helpers/processes.js';
 import { needsRoot, needsTool } from './helpers/requirements.js';
 import { accountingRows, rsh } from './helpers/rsh.js';
+import { copyRuntimeTree, type RuntimeTree } from './helpers/runtime-tree.js';
 
 const skip = needsRoot('network namespaces and reserved ports') || needsTool('/usr/bin/netkit-rsh', 'rsh-client');
 
@@ -388,8 +389,11 @@ describe('flowprobe ipcad with uid/gid: every listener first, then the drop; rsh
   const inB = net.exec(net.nsB);
   const NOBODY = 65534;
   let probe: Running | undefined;
+  /** the connect-back helper runs as nobody: it must read dist/, which a root-only work tree would not let it */
+  let app: RuntimeTree | undefined;
   before(() => {
     net.create();
+    app = copyRuntimeTree();
     writeFileSync(
       conf,
       `interface ${net.ifB};
@@ -407,6 +411,7 @@ describe('flowprobe ipcad with uid/gid: every listener first, then the drop; rsh
   after(async () => {
     if (probe !== undefined) await stopped(probe);
     net.remove();
+    app?.remove();
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -416,7 +421,7 @@ describe('flowprobe ipcad with uid/gid: every listener first, then the drop; rsh
   }
 
   test('starts as root, binds rsh on 514 and writes the pid file, then runs as nobody; the real rsh client is answered', async () => {
-    probe = startProbe(['ipcad', '-s', '-c', conf], { prefix: inB });
+    probe = startProbe(['ipcad', '-s', '-c', conf], { prefix: inB, cli: app!.cli });
     await waitFor(() => /dropped privileges/.test(probe!.stderrSoFar()) || probe!.child.exitCode !== null, 30_000, 'the drop');
     const started = probe.stderrSoFar();
     assert.match(started, /Configured RSH Server listening at 127\.0\.0\.1/);

@@ -46,9 +46,9 @@ export function run(command: string, args: readonly string[], options: { env?: N
 }
 
 /** Run the built probe (dist/cli.js) with the given arguments. */
-export function startProbe(args: readonly string[], options: { prefix?: string[]; env?: NodeJS.ProcessEnv } = {}): Running {
+export function startProbe(args: readonly string[], options: { prefix?: string[]; env?: NodeJS.ProcessEnv; cli?: string } = {}): Running {
   const prefix = options.prefix ?? [];
-  const [command, ...rest] = [...prefix, process.execPath, CLI, ...args];
+  const [command, ...rest] = [...prefix, process.execPath, options.cli ?? CLI, ...args];
   return start(command!, rest, options.env === undefined ? {} : { env: options.env });
 }
 
