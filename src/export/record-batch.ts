@@ -1,11 +1,18 @@
 import type { ExpiredFlowSink, ExpiryReason, FlowCache } from '../cache/flow-cache.js';
 import { endianness } from 'node:os';
 import { V5_RECORD_BYTES } from './v5.js';
+import type { AddressFamily } from './flow-records.js';
 
-/** A batch of expired flows, as v5 records, crossing from a capture worker to the exporter. */
+/** A batch of expired flows of one address family, crossing from a capture worker to the exporter. */
 export interface RecordBatch {
-  /** count × 48-byte v5 records (first/last already in sys_uptime ms) */
+  family: AddressFamily;
+  /**
+   * IPv4: count × 48-byte v5 records; IPv6: count × 64-byte IPv6 records (see
+   * flow-records.ts). Big-endian; first/last already in sys_uptime ms.
+   */
   records: ArrayBuffer;
+  /** count × uint32 in host order: vlanId << 8 | ExpiryReason (see flowAttributes) */
+  attributes: ArrayBuffer;
   count: number;
   /** the clock when the batch was closed: unix time in ms */
   unixMs: number;
