@@ -347,7 +347,7 @@ function makeBatch(count: number, unixMs = 1_767_225_600_000, uptimeMs = 60_000)
   for (let i = 0; i < count; i++) {
     writeV5Record(view, i * V5_RECORD_BYTES, (0x0a000000 | (i << 8) | i) >>> 0, 0xc0a80001, 2, i + 1, 100 * (i + 1), i, i + 10, i, 1000 + i, 0x10, 6, 0);
   }
-  return { records, count, unixMs, uptimeMs };
+  return { family: 4, records, attributes: new ArrayBuffer(count * 4), count, unixMs, uptimeMs };
 }
 
 interface FakeCollector {

@@ -77,7 +77,7 @@ const postBatch = (batch: RecordBatch): void => {
   }
   Atomics.add(control, ControlWord.pendingRecords, batch.count);
   counters[DataPlaneCounter.recordsPosted]! += batch.count;
-  send({ type: 'records', batch }, [batch.records]);
+  send({ type: 'records', batch }, [batch.records, batch.attributes]);
 };
 const batcher = new RecordBatcher(clock, postBatch);
 const cache = new FlowCache(

@@ -1,7 +1,7 @@
 import type { ExpiredFlowSink, ExpiryReason, FlowCache } from '../cache/flow-cache.js';
 import { endianness } from 'node:os';
 import { V5_RECORD_BYTES } from './v5.js';
-import type { AddressFamily } from './flow-records.js';
+import { flowAttributes, type AddressFamily } from './flow-records.js';
 
 /** A batch of expired flows of one address family, crossing from a capture worker to the exporter. */
 export interface RecordBatch {
@@ -61,6 +61,7 @@ const SWAP = endianness() === 'LE';
 export class RecordBatcher implements ExpiredFlowSink {
   private buffer: ArrayBuffer;
   private words: Uint32Array;
+  private attributes: Uint32Array;
   private count = 0;
 
   constructor(
@@ -70,13 +71,14 @@ export class RecordBatcher implements ExpiredFlowSink {
   ) {
     this.buffer = new ArrayBuffer(recordsPerBatch * V5_RECORD_BYTES);
     this.words = new Uint32Array(this.buffer);
+    this.attributes = new Uint32Array(recordsPerBatch);
   }
 
   get pending(): number {
     return this.count;
   }
 
-  expired(cache: FlowCache, id: number, _reason: ExpiryReason): void {
+  expired(cache: FlowCache, id: number, reason: ExpiryReason): void {
     const boot = this.clock.boot;
     const words = this.words;
     const o = this.count * RECORD_WORDS;
@@ -90,6 +92,7 @@ export class RecordBatcher implements ExpiredFlowSink {
     words[o + WORD_LAST] = Math.floor(cache.lastSeen(id) - boot);
     words[o + WORD_PORTS] = (cache.srcPort(id) << 16) | cache.dstPort(id);
     words[o + WORD_FLAGS_PROTO_TOS] = (cache.tcpFlags(id) << 16) | (cache.protocol(id) << 8) | cache.tos(id);
+    this.attributes[this.count] = flowAttributes(0, reason);
     if (++this.count === this.recordsPerBatch) this.flush();
   }
 
@@ -98,13 +101,16 @@ export class RecordBatcher implements ExpiredFlowSink {
     if (this.count === 0) return;
     if (SWAP) Buffer.from(this.buffer, 0, this.count * V5_RECORD_BYTES).swap32();
     const batch: RecordBatch = {
+      family: 4,
       records: this.buffer,
+      attributes: this.attributes.buffer as ArrayBuffer,
       count: this.count,
       unixMs: this.clock.now + this.clock.wallOffset,
       uptimeMs: this.clock.now - this.clock.boot,
     };
     this.buffer = new ArrayBuffer(this.recordsPerBatch * V5_RECORD_BYTES);
     this.words = new Uint32Array(this.buffer);
+    this.attributes = new Uint32Array(this.recordsPerBatch);
     this.count = 0;
     this.consume(batch);
   }
