@@ -9,12 +9,14 @@ import type { Worker } from 'node:worker_threads';
 import { watchReadPosition } from './capture/read-position.js';
 import { VERSION } from './config/cli-args.js';
 import type { IpcadOptions } from './config/ipcad-options.js';
-import { UsageError, type ProbeOptions } from './config/options.js';
+import { EXPORT_VERSIONS, UsageError, type ProbeOptions } from './config/options.js';
 import type { ApiHandler } from './control/http-api.js';
 import type { IpcadControl } from './control/ipcad-control.js';
 import { DataPlaneCounter, createControlWords, createDataPlaneCounters } from './counters/data-plane.js';
 import { Collector, type CollectorEvents } from './export/collector.js';
-import { V5Exporter, type RecordsDone } from './export/exporter.js';
+import { Exporter, type RecordsDone } from './export/exporter.js';
+import { ExportSet, type ExportChannel } from './export/export-set.js';
+import { TemplateEncoder } from './export/template-export.js';
 import { FLOW_LINE_HEADER, formatFlowLines } from './export/flow-printer.js';
 import type { RecordBatch } from './export/record-batch.js';
 import { V5_MAX_RECORDS } from './export/v5.js';
@@ -272,20 +274,40 @@ async function runCapture(
     throw new ProbeError('E_COLLECTOR', (error as Error).message);
   }
 
-  const exporter = new V5Exporter(
-    collectors,
-    {
-      engineType: options.engineType,
-      engineId: options.engineId,
-      rateLimit: options.exportRate,
-      maxQueuedDatagrams: options.exportQueue,
-      dropWhenFull: live,
-    },
-    {
-      sendFailed: (collector, reason, error) =>
-        sendFailures.log(`send:${collector.label}:${reason}`, `export to ${collector.label} failed: ${error.message}`),
-    },
-  );
+  const exporterLog = {
+    sendFailed: (collector: Collector, reason: string, error: Error) =>
+      sendFailures.log(`send:${collector.label}:${reason}`, `export to ${collector.label} failed: ${error.message}`),
+  };
+  // one channel per export version in use, each with its own pacing, queue and sequence
+  const systemInitUnixMs = Date.now();
+  const channels: ExportChannel[] = EXPORT_VERSIONS.flatMap((version) => {
+    const members = collectors.filter((_c, i) => options.collectors[i]!.version === version);
+    if (members.length === 0) return [];
+    const exporter = new Exporter(
+      members,
+      {
+        engineType: options.engineType,
+        engineId: options.engineId,
+        rateLimit: options.exportRate,
+        maxQueuedDatagrams: options.exportQueue,
+        dropWhenFull: live,
+      },
+      exporterLog,
+    );
+    const encoder =
+      version === 5
+        ? undefined
+        : new TemplateEncoder({
+            version,
+            sourceId: options.sourceId,
+            maxDatagramBytes: options.exportMaxBytes,
+            templateRefreshPackets: options.templateRefreshPackets,
+            templateRefreshMs: options.templateRefreshSeconds * 1000,
+            systemInitUnixMs,
+          });
+    return [{ version, collectors: members, exporter, encoder }];
+  });
+  const exporter = new ExportSet(channels, (message) => log.warn(message));
 
   let printedHeader = false;
   let printedRecords = 0;
@@ -388,8 +410,11 @@ async function runCapture(
   if (ipcad !== undefined) labels.forEach((label) => log.info(`Opening ${label}... Initialized`));
   if (options.filter !== '') log.info(`filter: ${options.filter}`);
   if (exclusion !== '') log.info(`excluding our own export traffic from the capture: not (${exclusion})`);
-  if (collectors.length > 0) log.info(`exporting NetFlow v5 to ${collectors.map((c) => c.label).join(', ')}`);
-  else if (ipcad === undefined) log.info('no collector given: printing flows to stdout');
+  for (const channel of channels) {
+    const what = channel.version === 5 ? 'NetFlow v5 (IPv4)' : channel.version === 9 ? 'NetFlow v9 (IPv4 and IPv6)' : 'IPFIX (IPv4 and IPv6)';
+    log.info(`exporting ${what} to ${channel.collectors.map((c) => c.label).join(', ')}`);
+  }
+  if (collectors.length === 0 && ipcad === undefined) log.info('no collector given: printing flows to stdout');
 
   const exportStats = (): ExportStats => ({
     datagrams: exporter.stats.datagramsBuilt,
@@ -410,6 +435,7 @@ async function runCapture(
       failedLookups: c.resolveFailures,
     })),
     printedRecords: collectors.length === 0 ? printedRecords : undefined,
+    notExported: { ...exporter.notExported },
   });
   let rshStats: (() => RshStats | undefined) | undefined;
   const read = (): ProbeStats =>

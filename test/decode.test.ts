@@ -122,6 +122,74 @@ function ipv4(f: Ipv4Fields): number[] {
 // ---------------------------------------------------------------------------
 // Link layers
 
+// ---------------------------------------------------------------------------
+// IPv6
+
+const SRC6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+const DST6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+interface Ipv6Fields {
+  trafficClass?: number;
+  flowLabel?: number;
+  /** extension headers, each built with its next-header byte as 0 (filled in here): [type, bytes] */
+  headers?: [number, number[]][];
+  /** the upper-layer protocol after the headers */
+  protocol: number;
+  payload: number[];
+  /** written as is instead of the real one */
+  payloadLength?: number;
+}
+
+function ipv6Packet(f: Ipv6Fields): number[] {
+  const headers = f.headers ?? [];
+  const chain: number[] = [];
+  headers.forEach(([, bytes], i) => {
+    const next = i + 1 < headers.length ? headers[i + 1]![0] : f.protocol;
+    chain.push(next, ...bytes.slice(1));
+  });
+  const payload = [...chain, ...f.payload];
+  const tc = f.trafficClass ?? 0;
+  const label = f.flowLabel ?? 0;
+  return [
+    ...u32((6 << 28) | (tc << 20) | label),
+    ...u16(f.payloadLength ?? payload.length),
+    ...u8(headers.length > 0 ? headers[0]![0] : f.protocol),
+    ...u8(64),
+    ...SRC6,
+    ...DST6,
+    ...payload,
+  ];
+}
+
+/** hop-by-hop (0) with one PadN option: 8 bytes */
+function hopByHop(): [number, number[]] {
+  return [0, [0, 0, 1, 4, 0, 0, 0, 0]];
+}
+/** destination options (60) of (units + 1) * 8 bytes */
+function destinationOptions(units: number): [number, number[]] {
+  const bytes = new Array<number>((units + 1) * 8).fill(0);
+  bytes[1] = units;
+  bytes[2] = 1; // PadN over the rest
+  bytes[3] = bytes.length - 4;
+  return [60, bytes];
+}
+/** routing header (43), type 4, one segment: 24 bytes */
+function routingHeader(): [number, number[]] {
+  return [43, [0, 2, 4, 1, 0, 0, 0, 0, ...DST6]];
+}
+/** fragment header (44) with the offset in 8-byte units */
+function fragmentHeader(offsetUnits: number, more: boolean): [number, number[]] {
+  return [44, [0, 0, ...u16((offsetUnits << 3) | (more ? 1 : 0)), ...u32(0x1234)]];
+}
+/** AH (51): 12 bytes of header + 12 of ICV, payload length field (24 / 4) - 2 = 4 */
+function authenticationHeader(): [number, number[]] {
+  return [51, [0, 4, 0, 0, ...u32(0x100), ...u32(1), ...new Array<number>(12).fill(0xab)]];
+}
+
+function udp6Packet(): number[] {
+  return ipv6Packet({ protocol: PROTO_UDP, trafficClass: 0xb8, flowLabel: 0x12345, payload: udp(5353, 53, 12) });
+}
+
 const ETH_IPV4 = 0x0800;
 const ETH_ARP = 0x0806;
 const ETH_IPV6 = 0x86dd;
@@ -509,7 +577,8 @@ describe('decodeFrame: other link types', () => {
 
   it('Linux SLL: non-IPv4 protocols and short headers', () => {
     assert.equal(decode(sll(ETH_ARP, new Array<number>(28).fill(0)), LinkType.linuxSll).result, DecodeResult.arp);
-    assert.equal(decode(sll(ETH_IPV6, new Array<number>(40).fill(0)), LinkType.linuxSll).result, DecodeResult.ipv6);
+    assert.equal(decode(sll(ETH_IPV6, new Array<number>(40).fill(0)), LinkType.linuxSll).result, DecodeResult.badVersion);
+    assertOk(decode(sll(ETH_IPV6, udp6Packet()), LinkType.linuxSll));
     const frame = sll(ETH_IPV4, tcpPacket());
     assert.equal(decode(frame, LinkType.linuxSll, 15).result, DecodeResult.truncatedLink);
     assert.equal(decode(frame, LinkType.linuxSll, 16).result, DecodeResult.truncatedIp);
@@ -532,7 +601,8 @@ describe('decodeFrame: other link types', () => {
 
   it('Linux SLL2: non-IPv4 protocols and short headers', () => {
     assert.equal(decode(sll2(ETH_ARP, 3, new Array<number>(28).fill(0)), LinkType.linuxSll2).result, DecodeResult.arp);
-    assert.equal(decode(sll2(ETH_IPV6, 3, new Array<number>(40).fill(0)), LinkType.linuxSll2).result, DecodeResult.ipv6);
+    assert.equal(decode(sll2(ETH_IPV6, 3, new Array<number>(40).fill(0)), LinkType.linuxSll2).result, DecodeResult.badVersion);
+    assertOk(decode(sll2(ETH_IPV6, 3, udp6Packet()), LinkType.linuxSll2));
     const frame = sll2(ETH_IPV4, 3, tcpPacket());
     assert.equal(decode(frame, LinkType.linuxSll2, 19).result, DecodeResult.truncatedLink);
     assert.equal(decode(frame, LinkType.linuxSll2, 20).result, DecodeResult.truncatedIp);
@@ -573,9 +643,13 @@ describe('decodeFrame: other link types', () => {
         }
       });
 
-      it(`${name}: tagged ARP, IPv6 and MPLS are skipped by their own reason`, () => {
+      it(`${name}: tagged ARP and MPLS are skipped by their own reason, tagged IPv6 decodes`, () => {
         assert.equal(decode(frameOf(ETH_VLAN, tagsThen([5], [ETH_ARP], new Array<number>(28).fill(0))), linkType).result, DecodeResult.arp);
-        assert.equal(decode(frameOf(ETH_QINQ, tagsThen([5, 6], [ETH_VLAN, ETH_IPV6], new Array<number>(40).fill(0))), linkType).result, DecodeResult.ipv6);
+        const v6 = decode(frameOf(ETH_QINQ, tagsThen([5, 6], [ETH_VLAN, ETH_IPV6], udp6Packet())), linkType);
+        assertOk(v6);
+        assert.equal(v6.p.family, 6);
+        assert.equal(v6.p.vlanId, 5, 'the outer tag');
+        assert.equal(v6.p.dstPort, 53);
         assert.equal(decode(frameOf(ETH_VLAN, tagsThen([5], [ETH_MPLS], tcpPacket())), linkType).result, DecodeResult.mpls);
         assert.equal(decode(frameOf(ETH_VLAN, tagsThen([5], [0x88cc], tcpPacket())), linkType).result, DecodeResult.otherEthertype);
       });
@@ -641,7 +715,7 @@ describe('decodeFrame: other link types', () => {
     assert.equal(p.linkIfIndex, 0);
   });
 
-  it('raw IP: version 4 decodes, version 6 is ipv6', () => {
+  it('raw IP: version 4 and version 6 decode', () => {
     const d = decode(tcpPacket(), LinkType.raw);
     assertOk(d);
     assert.equal(d.p.srcPort, 40000);
@@ -656,8 +730,9 @@ describe('decodeFrame: other link types', () => {
       ...new Array<number>(32).fill(0), // addresses
       ...udp(1, 2),
     ];
-    assert.equal(decode(v6, LinkType.raw).result, DecodeResult.ipv6);
-    assert.equal(decode(v6, LinkType.raw, 1).result, DecodeResult.ipv6);
+    assertOk(decode(v6, LinkType.raw));
+    assert.equal(decode(v6, LinkType.raw).p.family, 6);
+    assert.equal(decode(v6, LinkType.raw, 1).result, DecodeResult.truncatedIp);
     assert.equal(decode(v6, LinkType.raw, 0).result, DecodeResult.truncatedLink);
   });
 
@@ -683,7 +758,6 @@ describe('decodeFrame: other link types', () => {
 describe('decodeFrame: skips', () => {
   const cases: [string, number, DecodeResult][] = [
     ['ARP', ETH_ARP, DecodeResult.arp],
-    ['IPv6', ETH_IPV6, DecodeResult.ipv6],
     ['MPLS unicast 0x8847', ETH_MPLS, DecodeResult.mpls],
     ['MPLS multicast 0x8848', ETH_MPLS_MC, DecodeResult.mpls],
     ['PPPoE discovery 0x8863', ETH_PPPOE_DISC, DecodeResult.pppoe],
@@ -698,8 +772,8 @@ describe('decodeFrame: skips', () => {
     });
   }
 
-  it('a tagged IPv6 frame is ipv6', () => {
-    assert.equal(decode(ethernet(ETH_IPV6, new Array<number>(40).fill(0), [{ tpid: ETH_VLAN, vid: 5 }]), LinkType.ethernet).result, DecodeResult.ipv6);
+  it('IPv6 under 0x86dd whose version is not 6 is badVersion', () => {
+    assert.equal(decode(ethernet(ETH_IPV6, new Array<number>(40).fill(0), [{ tpid: ETH_VLAN, vid: 5 }]), LinkType.ethernet).result, DecodeResult.badVersion);
   });
 
   it('a frame shorter than 14 bytes is truncatedLink', () => {
@@ -761,10 +835,11 @@ describe('decodeFrame: skips', () => {
 
 
 const VALID_RESULTS = new Set<number>(Object.values(DecodeResult));
-const LINK_TYPES = [LinkType.ethernet, LinkType.linuxSll, LinkType.linuxSll2, LinkType.raw, LinkType.ipv4] as const;
+const LINK_TYPES = [LinkType.ethernet, LinkType.linuxSll, LinkType.linuxSll2, LinkType.raw, LinkType.ipv4, LinkType.ipv6] as const;
 
 function snapshot(p: DecodedPacket): number[] {
-  return [p.srcAddr, p.dstAddr, p.srcPort, p.dstPort, p.protocol, p.tos, p.tcpFlags, p.ipLength, p.linkIfIndex, p.portsUnavailable];
+  const v6 = p.family === 6 ? [...p.src6, ...p.dst6].map((w) => w >>> 0) : [];
+  return [p.family, p.srcAddr, p.dstAddr, p.srcPort, p.dstPort, p.protocol, p.tos, p.tcpFlags, p.ipLength, p.linkIfIndex, p.portsUnavailable, p.flowLabel, p.vlanId, ...v6];
 }
 
 /** Decode and check the invariants every result must satisfy. */
@@ -785,7 +860,7 @@ function checkedDecode(frame: Uint8Array, caplen: number, wirelen: number, linkT
   if (p.srcPort > 0xffff || p.dstPort > 0xffff || p.tos > 0xff || p.tcpFlags > 0xff || p.protocol > 0xff) {
     assert.fail(`${what()}: out of range ${fields.join(',')}`);
   }
-  if (p.ipLength < 20 || p.ipLength > wirelen) assert.fail(`${what()}: ipLength ${p.ipLength} wirelen ${wirelen}`);
+  if (p.ipLength < (p.family === 6 ? 40 : 20) || p.ipLength > wirelen) assert.fail(`${what()}: ipLength ${p.ipLength} wirelen ${wirelen}`);
   if (p.portsUnavailable !== PortsUnavailable.none && (p.srcPort !== 0 || p.dstPort !== 0 || p.tcpFlags !== 0)) {
     assert.fail(`${what()}: ports without portsUnavailable none: ${fields.join(',')}`);
   }
@@ -800,15 +875,19 @@ function checkedDecode(frame: Uint8Array, caplen: number, wirelen: number, linkT
   }
 }
 
-function validFrame(linkType: number): number[] {
-  const packet = tcpPacket({ options: [1, 1, 1, 1] });
+function validFrame(linkType: number, family: 4 | 6 = 4): number[] {
+  const packet =
+    family === 6 || linkType === LinkType.ipv6
+      ? ipv6Packet({ headers: [hopByHop(), fragmentHeader(0, true), destinationOptions(1)], protocol: PROTO_TCP, payload: tcp({ srcPort: 40000, dstPort: 443, flags: TCP_SYN }) })
+      : tcpPacket({ options: [1, 1, 1, 1] });
+  const type = family === 6 ? ETH_IPV6 : ETH_IPV4;
   switch (linkType) {
     case LinkType.ethernet:
-      return ethernet(ETH_IPV4, packet, [{ tpid: ETH_QINQ, vid: 1 }, { tpid: ETH_VLAN, vid: 2 }]);
+      return ethernet(type, packet, [{ tpid: ETH_QINQ, vid: 1 }, { tpid: ETH_VLAN, vid: 2 }]);
     case LinkType.linuxSll:
-      return sll(ETH_IPV4, packet);
+      return sll(type, packet);
     case LinkType.linuxSll2:
-      return sll2(ETH_IPV4, 42, packet);
+      return sll2(type, 42, packet);
     default:
       return packet;
   }
@@ -816,8 +895,8 @@ function validFrame(linkType: number): number[] {
 
 describe('decodeFrame: never throws', () => {
   it('every prefix of a valid frame, with the wire length of the full frame and of the prefix', () => {
-    for (const linkType of LINK_TYPES) {
-      const frame = Uint8Array.from(validFrame(linkType));
+    for (const [linkType, family] of [...LINK_TYPES.map((l) => [l, 4] as const), ...LINK_TYPES.filter((l) => l !== LinkType.ipv4).map((l) => [l, 6] as const)]) {
+      const frame = Uint8Array.from(validFrame(linkType, family));
       assertOk(decode(frame, linkType));
       for (let caplen = 0; caplen <= frame.length; caplen++) {
         const prefix = frame.slice(0, caplen);
@@ -833,8 +912,8 @@ describe('decodeFrame: never throws', () => {
     const int = (n: number): number => Math.floor(random() * n);
     let ok = 0;
     for (const linkType of LINK_TYPES) {
-      const template = validFrame(linkType);
       for (let i = 0; i < 100_000; i++) {
+        const template = validFrame(linkType, linkType !== LinkType.ipv4 && i % 4 === 1 ? 6 : 4);
         let frame: Uint8Array;
         if (i % 2 === 0) {
           // pure noise of a random length
@@ -854,5 +933,141 @@ describe('decodeFrame: never throws', () => {
       }
     }
     assert.ok(ok > 10_000, `the mutated frames should often decode (${ok})`);
+  });
+});
+
+describe('decodeFrame: IPv6', () => {
+  const words = (bytes: number[]): number[] => [0, 4, 8, 12].map((i) => ((bytes[i]! << 24) | (bytes[i + 1]! << 16) | (bytes[i + 2]! << 8) | bytes[i + 3]!) >>> 0);
+
+  it('UDP on Ethernet: addresses, ports, traffic class, flow label; octets are payload length + 40', () => {
+    const packet = udp6Packet();
+    const d = decode(ethernet(ETH_IPV6, packet), LinkType.ethernet);
+    assertOk(d);
+    assert.equal(d.p.family, 6);
+    assert.deepEqual([...d.p.src6].map((w) => w >>> 0), words(SRC6));
+    assert.deepEqual([...d.p.dst6].map((w) => w >>> 0), words(DST6));
+    assert.equal(d.p.srcPort, 5353);
+    assert.equal(d.p.dstPort, 53);
+    assert.equal(d.p.protocol, PROTO_UDP);
+    assert.equal(d.p.tos, 0xb8);
+    assert.equal(d.p.flowLabel, 0x12345);
+    assert.equal(d.p.ipLength, packet.length);
+    assert.equal(d.p.vlanId, 0);
+  });
+
+  it('Ethernet padding and a longer wire length do not count', () => {
+    const packet = ipv6Packet({ protocol: PROTO_TCP, payload: tcp({ srcPort: 1, dstPort: 2, flags: TCP_ACK }) });
+    const frame = ethernet(ETH_IPV6, [...packet, ...new Array<number>(6).fill(0)]);
+    const d = decode(frame, LinkType.ethernet, frame.length, frame.length + 4);
+    assertOk(d);
+    assert.equal(d.p.ipLength, 60);
+    assert.equal(d.p.tcpFlags, TCP_ACK);
+  });
+
+  it('walks hop-by-hop, routing, destination options and AH to the transport header', () => {
+    const packet = ipv6Packet({
+      headers: [hopByHop(), routingHeader(), destinationOptions(2), authenticationHeader()],
+      protocol: PROTO_TCP,
+      payload: tcp({ srcPort: 40000, dstPort: 443, flags: TCP_SYN }),
+    });
+    const d = decode(packet, LinkType.ipv6);
+    assertOk(d);
+    assert.equal(d.p.protocol, PROTO_TCP);
+    assert.equal(d.p.srcPort, 40000);
+    assert.equal(d.p.dstPort, 443);
+    assert.equal(d.p.tcpFlags, TCP_SYN);
+    assert.equal(d.p.ipLength, packet.length);
+  });
+
+  it('ESP, no next header and unknown headers end the walk: that value is the protocol, ports 0', () => {
+    for (const protocol of [50, 59, 253]) {
+      const d = decode(ipv6Packet({ headers: [hopByHop()], protocol, payload: [1, 2, 3, 4, 5, 6, 7, 8] }), LinkType.ipv6);
+      assertOk(d);
+      assert.equal(d.p.protocol, protocol);
+      assert.equal(d.p.srcPort, 0);
+      assert.equal(d.p.dstPort, 0);
+      assert.equal(d.p.portsUnavailable, PortsUnavailable.none);
+    }
+  });
+
+  it('fragments: the first carries ports, a later one does not (its next header is the protocol)', () => {
+    const first = decode(ipv6Packet({ headers: [fragmentHeader(0, true)], protocol: PROTO_UDP, payload: udp(1000, 2000, 40) }), LinkType.ipv6);
+    assertOk(first);
+    assert.equal(first.p.srcPort, 1000);
+    const later = decode(ipv6Packet({ headers: [fragmentHeader(6, false)], protocol: PROTO_UDP, payload: new Array<number>(40).fill(7) }), LinkType.ipv6);
+    assertOk(later);
+    assert.equal(later.p.protocol, PROTO_UDP);
+    assert.equal(later.p.srcPort, 0);
+    assert.equal(later.p.portsUnavailable, PortsUnavailable.fragment);
+  });
+
+  it('ICMPv6: type * 256 + code in the destination port', () => {
+    const d = decode(ipv6Packet({ protocol: 58, payload: [128, 0, 0x12, 0x34, 0, 1, 0, 1] }), LinkType.ipv6);
+    assertOk(d);
+    assert.equal(d.p.protocol, 58);
+    assert.equal(d.p.dstPort, 128 * 256);
+    assert.equal(d.p.srcPort, 0);
+  });
+
+  it('malformed: jumbogram, zero or too large payload length, truncated fixed or extension header', () => {
+    const jumbo = ipv6Packet({ headers: [[0, [0, 0, 0xc2, 4, 0, 1, 0, 0]]], protocol: PROTO_UDP, payload: udp(1, 2, 60000), payloadLength: 0 });
+    assert.equal(decode(jumbo, LinkType.ipv6).result, DecodeResult.ipv6Jumbogram);
+    assert.equal(decode(ipv6Packet({ protocol: PROTO_TCP, payload: [], payloadLength: 0 }), LinkType.ipv6).result, DecodeResult.badIpv6PayloadLength);
+    const none = decode(ipv6Packet({ protocol: 59, payload: [] }), LinkType.ipv6);
+    assertOk(none);
+    assert.equal(none.p.ipLength, 40);
+    const long = ipv6Packet({ protocol: PROTO_UDP, payload: udp(1, 2, 4), payloadLength: 100 });
+    assert.equal(decode(long, LinkType.ipv6).result, DecodeResult.badIpv6PayloadLength);
+    assert.equal(decode(udp6Packet(), LinkType.ipv6, 39).result, DecodeResult.truncatedIp);
+    // a destination options header claiming 24 bytes in a 16-byte payload
+    const cut = ipv6Packet({ headers: [destinationOptions(2)], protocol: PROTO_UDP, payload: [] });
+    const short = cut.slice(0, 40 + 16);
+    short[5] = 16;
+    assert.equal(decode(short, LinkType.ipv6).result, DecodeResult.truncatedIpv6ExtensionHeader);
+  });
+
+  it('a snapshot length inside the extension headers: counted, the cut header as protocol, ports 0', () => {
+    const packet = ipv6Packet({ headers: [hopByHop(), routingHeader()], protocol: PROTO_TCP, payload: tcp({ srcPort: 1, dstPort: 2 }) });
+    const d = decode(packet, LinkType.ipv6, 40 + 8 + 10, packet.length);
+    assertOk(d);
+    assert.equal(d.p.protocol, 43);
+    assert.equal(d.p.portsUnavailable, PortsUnavailable.snaplen);
+    assert.equal(d.p.ipLength, packet.length);
+  });
+
+  it('more than 16 extension headers ends the walk at the 17th', () => {
+    const headers = Array.from({ length: 17 }, () => destinationOptions(0));
+    const d = decode(ipv6Packet({ headers, protocol: PROTO_UDP, payload: udp(1, 2) }), LinkType.ipv6);
+    assertOk(d);
+    assert.equal(d.p.protocol, 60);
+    assert.equal(d.p.srcPort, 0);
+  });
+
+  it('LinkType.ipv6 takes only version 6; LinkType.ipv4 only version 4', () => {
+    assert.equal(decode(tcpPacket(), LinkType.ipv6).result, DecodeResult.badVersion);
+    assert.equal(decode(udp6Packet(), LinkType.ipv4).result, DecodeResult.badVersion);
+  });
+
+  it('SLL2: the ifindex and a cooked QinQ inner tag left in front of IPv6', () => {
+    const d = decode(sll2(ETH_IPV6, 9, udp6Packet()), LinkType.linuxSll2);
+    assertOk(d);
+    assert.equal(d.p.linkIfIndex, 9);
+    // Linux's cooked QinQ: the protocol field says IPv6, the inner TCI and type come first
+    const stray = decode(sll2(ETH_IPV6, 9, [...u16(0x0064), ...u16(ETH_IPV6), ...udp6Packet()]), LinkType.linuxSll2);
+    assertOk(stray);
+    assert.equal(stray.p.family, 6);
+    assert.equal(stray.p.vlanId, 100);
+    assert.equal(stray.p.dstPort, 53);
+  });
+
+  it('IPv4 after IPv6 leaves no IPv6 fields behind', () => {
+    const p = new DecodedPacket();
+    const v6 = Uint8Array.from(ethernet(ETH_IPV6, udp6Packet(), [{ tpid: ETH_VLAN, vid: 7 }]));
+    assert.equal(decodeFrame(v6, v6.length, v6.length, LinkType.ethernet, p), DecodeResult.ok);
+    const v4 = Uint8Array.from(ethernet(ETH_IPV4, tcpPacket()));
+    assert.equal(decodeFrame(v4, v4.length, v4.length, LinkType.ethernet, p), DecodeResult.ok);
+    assert.equal(p.family, 4);
+    assert.equal(p.flowLabel, 0);
+    assert.equal(p.vlanId, 0);
   });
 });

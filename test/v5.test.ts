@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { FlowCache } from '../src/cache/flow-cache.js';
 import { Collector } from '../src/export/collector.js';
-import { V5Exporter, type ExporterOptions } from '../src/export/exporter.js';
+import { Exporter, type ExporterOptions } from '../src/export/exporter.js';
 import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../src/export/record-batch.js';
 import { waitFor } from './helpers/processes.js';
 import {
@@ -204,7 +204,7 @@ describe('v5 wire format', () => {
 });
 
 describe('the datagrams production puts on the wire: golden bytes', () => {
-  it('flows → FlowCache → RecordBatcher → V5Exporter → Collector (UDP): every byte as v5 defines it', async () => {
+  it('flows → FlowCache → RecordBatcher → Exporter → Collector (UDP): every byte as v5 defines it', async () => {
     const receiver = createSocket('udp4');
     const received: Buffer[] = [];
     receiver.on('message', (message) => received.push(message));
@@ -217,7 +217,7 @@ describe('the datagrams production puts on the wire: golden bytes', () => {
       const batches: RecordBatch[] = [];
       const batcher = new RecordBatcher(clock, (b) => batches.push(b));
       const cache = new FlowCache(16, { activeMs: 1e9, inactiveMs: 1e9, tcpEndMs: 1e9 }, batcher, clock);
-      const exporter = new V5Exporter([collector], { ...OPTIONS, engineType: 7, engineId: 42 }, noLog);
+      const exporter = new Exporter([collector], { ...OPTIONS, engineType: 7, engineId: 42 }, noLog);
       const exportBatches = async (): Promise<void> => {
         for (const batch of batches.splice(0)) exporter.enqueue(batch, () => undefined);
         await exporter.drain();
@@ -390,9 +390,9 @@ function viewOf(datagram: Buffer): DataView {
   return new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
 }
 
-describe('V5Exporter', () => {
+describe('Exporter', () => {
   it('with no collectors: 65 records → 3 datagrams of 30, 30, 5; flowSequence 65', async () => {
-    const exporter = new V5Exporter([], OPTIONS, noLog);
+    const exporter = new Exporter([], OPTIONS, noLog);
     const done: number[] = [];
     exporter.enqueue(makeBatch(65), (n) => done.push(n));
     assert.equal(exporter.flowSequence, 65);
@@ -412,7 +412,7 @@ describe('V5Exporter', () => {
 
   it('datagram bytes: 24 + 48·n, counts, flow_sequence 0, 30, 60, records in order', async () => {
     const fake = fakeCollector();
-    const exporter = new V5Exporter([fake.collector], OPTIONS, noLog);
+    const exporter = new Exporter([fake.collector], OPTIONS, noLog);
     const batch = makeBatch(65, 1_767_225_600_250, 3_600_000.9);
     const done: number[] = [];
     exporter.enqueue(batch, (n) => done.push(n));
@@ -451,7 +451,7 @@ describe('V5Exporter', () => {
 
   it('flow_sequence continues across batches and wraps modulo 2^32', async () => {
     const fake = fakeCollector();
-    const exporter = new V5Exporter([fake.collector], OPTIONS, noLog);
+    const exporter = new Exporter([fake.collector], OPTIONS, noLog);
     exporter.enqueue(makeBatch(7), () => {});
     exporter.enqueue(makeBatch(30), () => {});
     exporter.flowSequence = 2 ** 32 - 10;
@@ -471,7 +471,7 @@ describe('V5Exporter', () => {
 
   it('an empty batch sends nothing', async () => {
     const fake = fakeCollector();
-    const exporter = new V5Exporter([fake.collector], OPTIONS, noLog);
+    const exporter = new Exporter([fake.collector], OPTIONS, noLog);
     exporter.enqueue(makeBatch(0), () => assert.fail('nothing to be done'));
     await exporter.drain();
     assert.equal(fake.datagrams.length, 0);
@@ -480,7 +480,7 @@ describe('V5Exporter', () => {
 
   it('unix_nsecs is nanoseconds: 1767225600123.5 ms → 1767225600 s + 123,500,000 ns', async () => {
     const fake = fakeCollector();
-    const exporter = new V5Exporter([fake.collector], OPTIONS, noLog);
+    const exporter = new Exporter([fake.collector], OPTIONS, noLog);
     exporter.enqueue(makeBatch(1, 1_767_225_600_123.5), () => {});
     exporter.enqueue(makeBatch(1, 1_767_225_600_000), () => {});
     exporter.enqueue(makeBatch(1, 1_767_225_600_999.999), () => {});
@@ -501,7 +501,7 @@ describe('V5Exporter', () => {
   it('unix_nsecs for 1767225600123.456 ms is 123,456,000 ns to within the precision of a double', async () => {
     // 1767225600123.456 is stored as 1767225600123.4560546875: exactly 123,456,054 ns.
     const fake = fakeCollector();
-    const exporter = new V5Exporter([fake.collector], OPTIONS, noLog);
+    const exporter = new Exporter([fake.collector], OPTIONS, noLog);
     exporter.enqueue(makeBatch(1, 1_767_225_600_123.456), () => {});
     await exporter.drain();
     const h = readV5Header(viewOf(fake.datagrams[0]!));
@@ -511,7 +511,7 @@ describe('V5Exporter', () => {
 
   it('drops when the queue is full (dropWhenFull): sequence still advances, drops counted, done() called', async () => {
     const fake = fakeCollector();
-    const exporter = new V5Exporter([fake.collector], { ...OPTIONS, dropWhenFull: true, maxQueuedDatagrams: 1 }, noLog);
+    const exporter = new Exporter([fake.collector], { ...OPTIONS, dropWhenFull: true, maxQueuedDatagrams: 1 }, noLog);
     const done: number[] = [];
     exporter.enqueue(makeBatch(65), (n) => done.push(n));
     // the 2nd and 3rd datagrams found the queue full
@@ -544,7 +544,7 @@ describe('V5Exporter', () => {
   it('abandon: queued datagrams and every later one are counted as abandoned, not sent; done() is called for each', async () => {
     const fake = fakeCollector();
     // 1 datagram per second: the second and third wait in the queue
-    const exporter = new V5Exporter([fake.collector], { ...OPTIONS, rateLimit: 1 }, noLog);
+    const exporter = new Exporter([fake.collector], { ...OPTIONS, rateLimit: 1 }, noLog);
     const done: number[] = [];
     exporter.enqueue(makeBatch(65), (n) => done.push(n));
     await new Promise((r) => setImmediate(r));
@@ -567,7 +567,7 @@ describe('V5Exporter', () => {
   ] as const) {
     it(`${name} the queue grows past maxQueuedDatagrams: every datagram is sent, in sequence`, async () => {
       const fake = fakeCollector();
-      const exporter = new V5Exporter([fake.collector], { ...OPTIONS, dropWhenFull, maxQueuedDatagrams: 1 }, noLog);
+      const exporter = new Exporter([fake.collector], { ...OPTIONS, dropWhenFull, maxQueuedDatagrams: 1 }, noLog);
       if (keepEverything) exporter.keepEverything();
       let total = 0;
       exporter.enqueue(makeBatch(65), (n) => (total += n));
@@ -586,7 +586,7 @@ describe('V5Exporter', () => {
     const ok = fakeCollector();
     const failing = fakeCollector((n) => (n === 2 ? Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }) : null));
     const failures: string[] = [];
-    const exporter = new V5Exporter([ok.collector, failing.collector], OPTIONS, {
+    const exporter = new Exporter([ok.collector, failing.collector], OPTIONS, {
       sendFailed: (_collector, reason) => failures.push(reason),
     });
     const done: number[] = [];
@@ -603,7 +603,7 @@ describe('V5Exporter', () => {
   it('paces at its rate: after the burst (1/100 s of the rate), never faster', async () => {
     // 10,000 datagrams/s: a burst of 100, then 500 more take at least 50 ms
     const fake = fakeCollector();
-    const exporter = new V5Exporter([fake.collector], { ...OPTIONS, rateLimit: 10_000 }, noLog);
+    const exporter = new Exporter([fake.collector], { ...OPTIONS, rateLimit: 10_000 }, noLog);
     for (let i = 0; i < 20; i++) exporter.enqueue(makeBatch(900), () => undefined);
     await exporter.drain();
     const { sentAt } = fake;
@@ -760,7 +760,7 @@ describe('RecordBatcher', () => {
     assert.ok(batches.length > 5);
 
     const fake = fakeCollector();
-    const exporter = new V5Exporter([fake.collector], OPTIONS, noLog);
+    const exporter = new Exporter([fake.collector], OPTIONS, noLog);
     for (const b of batches) exporter.enqueue(b, () => {});
     await exporter.drain();
     let records = 0;

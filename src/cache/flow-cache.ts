@@ -185,6 +185,11 @@ export class FlowCache {
   private readonly warmHashes = new Int32Array(PacketBatch.SIZE);
   private warmed = 0;
 
+  /** whether the last account() created its flow */
+  createdLast = false;
+  /** per flow: what its first packet said beyond the key (the caller's encoding) */
+  private readonly attributeWords: Int32Array;
+
   private readonly timeouts: FlowTimeouts;
   private readonly sink: ExpiredFlowSink;
   private readonly clock: PacketClock;
@@ -212,6 +217,7 @@ export class FlowCache {
     this.wi = new Int32Array(buffer);
     this.t = new Float64Array(buffer);
     this.ageHead = capacity;
+    this.attributeWords = new Int32Array(capacity);
     this.wheelBase = capacity + 1;
 
     let maxSlots = MIN_TABLE_SLOTS;
@@ -230,7 +236,11 @@ export class FlowCache {
     return this.size;
   }
 
-  /** Account one packet to its flow at the clock's time; creates the flow when new. */
+  /**
+   * Account one packet to its flow at the clock's time; creates the flow when
+   * new (with `attributes`: what the first packet says beyond the key, see
+   * attributes()), and says so in createdLast.
+   */
   account(
     srcAddr: number,
     dstAddr: number,
@@ -241,6 +251,7 @@ export class FlowCache {
     ifIndex: number,
     octets: number,
     tcpFlags: number,
+    attributes = 0,
   ): void {
     const now = this.clock.now;
     if (now >= this.nextSweepAt) this.sweepPast(now);
@@ -266,9 +277,11 @@ export class FlowCache {
         id = EMPTY;
       }
     }
+    this.createdLast = id === EMPTY;
     if (id === EMPTY) {
       if (this.size === this.capacity) this.evict(now);
       id = this.insert(hash, src, dst, ports, protoTosIf);
+      this.attributeWords[id] = attributes;
     }
     const base = id * WORDS;
     w[base + W_PACKETS] = w[base + W_PACKETS]! + 1;
@@ -405,6 +418,10 @@ export class FlowCache {
   }
   tcpFlags(id: number): number {
     return this.w[id * WORDS + W_STATE]! & 0xff;
+  }
+  /** the first packet's attributes, as given to account() */
+  attributes(id: number): number {
+    return this.attributeWords[id]!;
   }
 
   /** For tests of the counter limit: pretend the flow has already counted this many packets. */

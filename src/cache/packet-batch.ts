@@ -20,6 +20,8 @@ export class PacketBatch {
   /** IPv4 total length */
   readonly octets = new Int32Array(PacketBatch.SIZE);
   readonly tcpFlags = new Int32Array(PacketBatch.SIZE);
+  /** FlowCache.account's attributes (the VLAN id) */
+  readonly attributes = new Int32Array(PacketBatch.SIZE);
   /** when each packet is accounted (ms, never decreasing) */
   readonly time = new Float64Array(PacketBatch.SIZE);
   /**

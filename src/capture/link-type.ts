@@ -7,6 +7,8 @@ export const LinkType = {
   rawOpenBsd: 14,
   linuxSll: 113,
   ipv4: 228,
+  /** LINKTYPE_IPV6: raw IPv6 with no link header */
+  ipv6: 229,
   linuxSll2: 276,
 } as const;
 export type LinkType = (typeof LinkType)[keyof typeof LinkType];
@@ -49,6 +51,7 @@ export function supportedLinkType(linkType: number): LinkType | undefined {
     case LinkType.linuxSll:
     case LinkType.linuxSll2:
     case LinkType.ipv4:
+    case LinkType.ipv6:
     case LinkType.raw:
       return linkType;
     case LinkType.rawOpenBsd:

@@ -6,11 +6,18 @@
 import { parentPort } from 'node:worker_threads';
 import { workerConfig } from './worker-config.js';
 import { AccountingTable, AccountingView } from '../accounting/table.js';
+import { AddressTable } from '../cache/address-table.js';
 import { FlowCache } from '../cache/flow-cache.js';
 import { PacketBatch } from '../cache/packet-batch.js';
 import { ControlWord, DataPlaneCounter, SourceCounter, sourceCounterBase } from '../counters/data-plane.js';
 import { DecodeResult, DecodedPacket, decodeFrame } from '../decode/decode.js';
-import { RecordBatcher, type DataPlaneClock, type RecordBatch } from '../export/record-batch.js';
+import {
+  Ipv6RecordBatcher,
+  RecordBatcher,
+  ipv6FlowAttributes,
+  type DataPlaneClock,
+  type RecordBatch,
+} from '../export/record-batch.js';
 import { captureDeviceKind, defaultDevice, interfaceExists, systemIfIndex } from './interfaces.js';
 import { describeLinkType, linkTypeFromBinding, supportedLinkType } from './link-type.js';
 import { pcapBinding, type PcapNativeSession } from './pcap-binding.js';
@@ -78,6 +85,7 @@ const postBatch = (batch: RecordBatch): void => {
   Atomics.add(control, ControlWord.pendingRecords, batch.count);
   counters[DataPlaneCounter.recordsPosted]! += batch.count;
   send({ type: 'records', batch }, [batch.records, batch.attributes]);
+  counters[DataPlaneCounter.ipv6Addresses] = addresses.count;
 };
 const batcher = new RecordBatcher(clock, postBatch);
 const cache = new FlowCache(
@@ -86,6 +94,20 @@ const cache = new FlowCache(
   batcher,
   clock,
   counters.subarray(DataPlaneCounter.flowCacheBase),
+);
+/**
+ * IPv6 flows: a cache of their own, keyed by address ids (AddressTable), so
+ * IPv4's packet path is untouched. Each flow holds two ids and a packet interns
+ * at most two more before they are held or forgotten: the table never fills.
+ */
+const addresses = new AddressTable(2 * config.maxFlows + 2);
+const batcher6 = new Ipv6RecordBatcher(addresses, clock, postBatch);
+const cache6 = new FlowCache(
+  config.maxFlows,
+  config.timeouts,
+  batcher6,
+  clock,
+  counters.subarray(DataPlaneCounter.flowCache6Base),
 );
 
 const accounting =
@@ -215,7 +237,11 @@ function handleFrame(
     }
     const ifIndex = packet.linkIfIndex !== 0 ? packet.linkIfIndex : currentIfIndex;
     if (ifIndex >>> 16 !== 0) cutIfIndex(ifIndex);
-    if (batch.count === 0 && !cache.worthWarming) {
+    if (packet.family === 6) {
+      accountIpv6(ifIndex);
+    } else if (batch.count === 0 && !cache.worthWarming) {
+      counters[DataPlaneCounter.ipv4Packets]! += 1;
+      counters[DataPlaneCounter.ipv4Octets]! += packet.ipLength;
       // A table that fits in the CPU's caches gains nothing from a batch: straight in.
       accountPacket(
         packet.srcAddr | 0,
@@ -227,8 +253,11 @@ function handleFrame(
         ifIndex,
         packet.ipLength,
         packet.tcpFlags,
+        packet.vlanId,
       );
     } else {
+      counters[DataPlaneCounter.ipv4Packets]! += 1;
+      counters[DataPlaneCounter.ipv4Octets]! += packet.ipLength;
       const i = batch.count;
       batch.srcAddr[i] = packet.srcAddr | 0;
       batch.dstAddr[i] = packet.dstAddr | 0;
@@ -239,6 +268,7 @@ function handleFrame(
       batch.ifIndex[i] = ifIndex;
       batch.octets[i] = packet.ipLength;
       batch.tcpFlags[i] = packet.tcpFlags;
+      batch.attributes[i] = packet.vlanId;
       batch.time[i] = batch.latestTime;
       if ((batch.count = i + 1) === PacketBatch.SIZE) accountBatch();
     }
@@ -291,10 +321,42 @@ function accountPacket(
   ifIndex: number,
   octets: number,
   tcpFlags: number,
+  attributes: number,
 ): void {
-  cache.account(srcAddr, dstAddr, srcPort, dstPort, protocol, tos, ifIndex, octets, tcpFlags);
+  cache.account(srcAddr, dstAddr, srcPort, dstPort, protocol, tos, ifIndex, octets, tcpFlags, attributes);
   // The accounting table is a second, independent consumer of the same fields.
   accounting?.account(srcAddr >>> 0, dstAddr >>> 0, srcPort, dstPort, protocol, currentSlot, currentCapturePorts, octets);
+}
+
+/**
+ * The decoded IPv6 packet into the IPv6 cache, at the latest packet's time (the
+ * IPv4 packets waiting in the batch go first: the clock never goes back). The
+ * IPCAD accounting table is IPv4's, as IPCAD's.
+ */
+function accountIpv6(ifIndex: number): void {
+  if (batch.count !== 0) accountBatch();
+  clock.now = batch.latestTime;
+  counters[DataPlaneCounter.ipv6Packets]! += 1;
+  counters[DataPlaneCounter.ipv6Octets]! += packet.ipLength;
+  const src = addresses.intern(packet.src6);
+  const dst = addresses.intern(packet.dst6);
+  cache6.account(
+    src,
+    dst,
+    packet.srcPort,
+    packet.dstPort,
+    packet.protocol,
+    packet.tos,
+    ifIndex,
+    packet.ipLength,
+    packet.tcpFlags,
+    ipv6FlowAttributes(packet.vlanId, packet.flowLabel),
+  );
+  if (cache6.createdLast) {
+    addresses.hold(src);
+    addresses.hold(dst);
+  }
+  addresses.forgetReleased();
 }
 
 /**
@@ -306,10 +368,21 @@ function accountBatch(): void {
   const n = batch.count;
   if (n !== 0) {
     cache.warm(batch);
-    const { srcAddr, dstAddr, srcPort, dstPort, protocol, tos, ifIndex, octets, tcpFlags, time } = batch;
+    const { srcAddr, dstAddr, srcPort, dstPort, protocol, tos, ifIndex, octets, tcpFlags, attributes, time } = batch;
     for (let i = 0; i < n; i++) {
       clock.now = time[i]!;
-      accountPacket(srcAddr[i]!, dstAddr[i]!, srcPort[i]!, dstPort[i]!, protocol[i]!, tos[i]!, ifIndex[i]!, octets[i]!, tcpFlags[i]!);
+      accountPacket(
+        srcAddr[i]!,
+        dstAddr[i]!,
+        srcPort[i]!,
+        dstPort[i]!,
+        protocol[i]!,
+        tos[i]!,
+        ifIndex[i]!,
+        octets[i]!,
+        tcpFlags[i]!,
+        attributes[i]!,
+      );
     }
     batch.count = 0;
   }
@@ -492,6 +565,9 @@ function finish(outcome: 'end_of_file' | 'stopped' | 'read_error', message?: str
   accountBatch();
   cache.expireAll();
   batcher.flush();
+  cache6.expireAll();
+  addresses.forgetReleased();
+  batcher6.flush();
   if (accounting !== undefined) {
     const rows = accounting.snapshot(AccountingView.active);
     send({ type: 'accounting-final', rows }, [rows]);
@@ -617,6 +693,9 @@ function tick(): void {
   refreshPcapStats();
   cache.expireTimedOut(clock.now);
   batcher.flush();
+  cache6.expireTimedOut(clock.now);
+  addresses.forgetReleased();
+  batcher6.flush();
   checkStop(); // the stop word, should its message be late
 }
 

@@ -11,7 +11,8 @@ import {
   logLevelOption,
   parseAddress,
   parseListenAddress,
-  parseCollector,
+  exportVersionOption,
+  parseCollectorTarget,
   parseInterface,
   secondsOption,
   type ProbeOptions,
@@ -153,7 +154,33 @@ export function parseCommandLine(argv: string[]): CliResult {
     .parserConfiguration({ 'boolean-negation': false, 'camel-case-expansion': true })
     .option('interface', { alias: 'i', type: 'string', describe: 'live capture on [IFINDEX:]NAME (repeatable; "any" works)' })
     .option('read', { alias: 'r', type: 'string', describe: 'read a pcap or pcapng file ("-" = stdin) instead of an interface' })
-    .option('collector', { alias: 'n', type: 'string', describe: 'NetFlow v5 destination HOST:PORT or [IPv6]:PORT (repeatable)' })
+    .option('collector', {
+      alias: 'n',
+      type: 'string',
+      describe: 'NetFlow destination HOST:PORT or [IPv6]:PORT, /5, /9 or /10 after it for its own version (repeatable)',
+    })
+    .option('export-version', {
+      alias: 'v',
+      type: 'string',
+      default: String(DEFAULTS.exportVersion),
+      describe: 'export version for collectors without /VERSION: 5 (NetFlow v5, IPv4 only), 9 (NetFlow v9) or 10 (IPFIX)',
+    })
+    .option('source-id', { type: 'string', describe: 'v9 source id / IPFIX observation domain (default: the engine id)' })
+    .option('template-refresh-packets', {
+      type: 'string',
+      default: String(DEFAULTS.templateRefreshPackets),
+      describe: 'v9/IPFIX: send the templates again after this many datagrams',
+    })
+    .option('template-refresh-seconds', {
+      type: 'string',
+      default: String(DEFAULTS.templateRefreshSeconds),
+      describe: 'v9/IPFIX: ... and after this many seconds (1-600)',
+    })
+    .option('export-max-bytes', {
+      type: 'string',
+      default: String(DEFAULTS.exportMaxBytes),
+      describe: 'v9/IPFIX: largest datagram sent, bytes of UDP payload (512-65507)',
+    })
     .option('export-source', { type: 'string', describe: 'source address for export datagrams' })
     .option('active-timeout', { type: 'string', default: DEFAULTS.activeTimeout, describe: 'export a flow this many seconds after its first packet' })
     .option('inactive-timeout', { type: 'string', default: DEFAULTS.inactiveTimeout, describe: 'export a flow idle this many seconds' })
@@ -242,10 +269,12 @@ function validate(args: Record<string, unknown> & { _: (string | number)[] }): P
     // reopening a capture needs the privileges --user gives away
     throw new UsageError('--on-interface-loss retry cannot reopen a capture after --user drops privileges: use exit, or no --user');
   }
+  const exportVersion = exportVersionOption('export-version', args['exportVersion']);
+  const engineId = integerOption('engine-id', args['engineId'], 0, 255);
   const options: ProbeOptions = {
     interfaces,
     read,
-    collectors: listOption(args['collector']).map((spec) => parseCollector(spec)),
+    collectors: listOption(args['collector']).map((spec) => parseCollectorTarget(spec, exportVersion)),
     exportSource: exportSource === undefined ? undefined : parseAddress('export-source', exportSource),
     activeTimeout: secondsOption('active-timeout', args['activeTimeout'], 1, 86400 * 7),
     inactiveTimeout: secondsOption('inactive-timeout', args['inactiveTimeout'], 1, 86400),
@@ -255,9 +284,13 @@ function validate(args: Record<string, unknown> & { _: (string | number)[] }): P
     bufferSize: integerOption('buffer-size', args['bufferSize'], 65536, 2 ** 31 - 1),
     promiscuous: args['noPromisc'] !== true,
     engineType: integerOption('engine-type', args['engineType'], 0, 255),
-    engineId: integerOption('engine-id', args['engineId'], 0, 255),
+    engineId,
     exportRate: integerOption('export-rate', args['exportRate'], 1, 10_000_000),
     exportQueue: integerOption('export-queue', args['exportQueue'], 64, 10_000_000),
+    sourceId: args['sourceId'] === undefined ? engineId : integerOption('source-id', args['sourceId'], 0, 0xffffffff),
+    templateRefreshPackets: integerOption('template-refresh-packets', args['templateRefreshPackets'], 1, 1_000_000),
+    templateRefreshSeconds: secondsOption('template-refresh-seconds', args['templateRefreshSeconds'], 1, 600),
+    exportMaxBytes: integerOption('export-max-bytes', args['exportMaxBytes'], 512, 65507),
     // words after the options are the command line's own filter: they win over --filter
     filter: words !== '' ? words : (optionalString('filter', args['filter']) ?? '').trim(),
     user,

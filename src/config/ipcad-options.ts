@@ -174,7 +174,8 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
   }
   const collectors = conf.netflowDestinations.map(({ host, port }) => {
     try {
-      return parseCollector(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, 'collector');
+      // IPCAD speaks NetFlow v5 only
+      return { ...parseCollector(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, 'collector'), version: 5 as const };
     } catch (error) {
       throw new ConfigError(`${file}: netflow export destination ${host} ${port}: ${(error as Error).message}`);
     }
@@ -212,6 +213,10 @@ export function translateIpcadConfig(conf: IpcadConfig, cli: IpcadCommandLine): 
     engineId: conf.netflowEngineId ?? DEFAULTS.engineId,
     exportRate: DEFAULTS.exportRate,
     exportQueue: DEFAULTS.exportQueue,
+    sourceId: conf.netflowEngineId ?? DEFAULTS.engineId,
+    templateRefreshPackets: DEFAULTS.templateRefreshPackets,
+    templateRefreshSeconds: DEFAULTS.templateRefreshSeconds,
+    exportMaxBytes: DEFAULTS.exportMaxBytes,
     filter: '',
     // IPCAD's uid/gid: dropped once the captures and every listener are open, the pid file
     // written and the rsh connect-back helper started (which keeps CAP_NET_BIND_SERVICE alone)

@@ -37,11 +37,20 @@ export interface InterfaceSpec {
 export const INTERFACE_LOSS_ACTIONS = ['exit', 'retry'] as const;
 export type InterfaceLossAction = (typeof INTERFACE_LOSS_ACTIONS)[number];
 
+/** NetFlow v5, NetFlow v9 (RFC 3954), IPFIX (RFC 7011, version 10): softflowd's numbers. */
+export const EXPORT_VERSIONS = [5, 9, 10] as const;
+export type ExportVersion = (typeof EXPORT_VERSIONS)[number];
+
+/** A collector and the version it is sent (HOST:PORT/VERSION, else --export-version). */
+export interface CollectorTarget extends CollectorAddress {
+  version: ExportVersion;
+}
+
 export interface ProbeOptions {
   interfaces: InterfaceSpec[];
   /** capture file, '-' for stdin */
   read: string | undefined;
-  collectors: CollectorAddress[];
+  collectors: CollectorTarget[];
   exportSource: string | undefined;
   activeTimeout: number;
   inactiveTimeout: number;
@@ -56,6 +65,14 @@ export interface ProbeOptions {
   exportRate: number;
   /** datagrams waiting to be sent */
   exportQueue: number;
+  /** v9 source id / IPFIX observation domain id */
+  sourceId: number;
+  /** v9/IPFIX: templates are sent again after this many datagrams ... */
+  templateRefreshPackets: number;
+  /** ... and after this many seconds */
+  templateRefreshSeconds: number;
+  /** v9/IPFIX: largest datagram (UDP payload) sent: the path MTU less IP and UDP headers */
+  exportMaxBytes: number;
   /** BPF filter as the user gave it ('' for none) */
   filter: string;
   /** switch to this user (name or number) once captures and sockets are open; undefined: stay */
@@ -92,6 +109,10 @@ export const DEFAULTS = {
   engineId: 0,
   exportRate: 50000,
   exportQueue: 4096,
+  exportVersion: 5,
+  templateRefreshPackets: 20,
+  templateRefreshSeconds: 60,
+  exportMaxBytes: 1400,
   /** live only: reading a file serves metrics only when asked to */
   metricsListen: '127.0.0.1:9464',
   metricsLinger: 0,
@@ -117,6 +138,25 @@ export function secondsOption(name: string, value: unknown, min: number, max: nu
     throw new UsageError(`--${name}: expected seconds from ${min} to ${max}, got ${describe(value)}`);
   }
   return n;
+}
+
+export function exportVersionOption(name: string, value: unknown): ExportVersion {
+  const version = EXPORT_VERSIONS.find((v) => String(v) === String(value).trim());
+  if (version === undefined) {
+    throw new UsageError(`--${name}: expected 5 (NetFlow v5), 9 (NetFlow v9) or 10 (IPFIX), got ${describe(value)}`);
+  }
+  return version;
+}
+
+/** HOST:PORT[/VERSION] or [IPv6]:PORT[/VERSION]; without a version, `defaultVersion`. */
+export function parseCollectorTarget(spec: string, defaultVersion: ExportVersion, option = 'collector'): CollectorTarget {
+  const slash = /^(.*)\/([^/]*)$/.exec(spec);
+  if (slash === null) return { ...parseCollector(spec, option), version: defaultVersion };
+  const version = EXPORT_VERSIONS.find((v) => String(v) === slash[2]);
+  if (version === undefined) {
+    throw new UsageError(`--${option}: the version after "/" must be 5, 9 or 10, got ${describe(slash[2])} in ${describe(spec)}`);
+  }
+  return { ...parseCollector(slash[1]!, option), version };
 }
 
 /** HOST:PORT, [IPv6]:PORT */

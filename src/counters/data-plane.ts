@@ -16,6 +16,11 @@ export const DataPlaneCounter = {
   recordsPosted: 1,
   /** ms the worker spent reading (opening excluded): the steady-state rate */
   readMilliseconds: 2,
+  /** packets and IP octets decoded, per address family (each packet counts in one) */
+  ipv4Packets: 3,
+  ipv6Packets: 4,
+  ipv4Octets: 5,
+  ipv6Octets: 6,
   /** packets counted with ports 0: [0] fragment, [1] snaplen, [2] short transport header */
   portsUnavailableBase: 8,
   skippedPacketsBase: 16,
@@ -23,11 +28,19 @@ export const DataPlaneCounter = {
   flowCacheBase: 48,
   /** the IPCAD accounting table's figures (AccountingStat layout) */
   accountingBase: 64,
+  /** the IPv6 flow cache's figures (FlowCacheStat layout); flowCacheBase's are IPv4's */
+  flowCache6Base: 80,
+  /** IPv6 addresses held for the IPv6 cache's flows (AddressTable) */
+  ipv6Addresses: 96,
 } as const;
 
-const GLOBAL_LENGTH = DataPlaneCounter.accountingBase + ACCOUNTING_STATS_LENGTH;
-if (DataPlaneCounter.flowCacheBase + FLOW_CACHE_STATS_LENGTH > DataPlaneCounter.accountingBase) {
-  throw new Error('counter layout: flow cache figures overlap the accounting figures');
+const GLOBAL_LENGTH = DataPlaneCounter.ipv6Addresses + 1;
+if (
+  DataPlaneCounter.flowCacheBase + FLOW_CACHE_STATS_LENGTH > DataPlaneCounter.accountingBase ||
+  DataPlaneCounter.accountingBase + ACCOUNTING_STATS_LENGTH > DataPlaneCounter.flowCache6Base ||
+  DataPlaneCounter.flowCache6Base + FLOW_CACHE_STATS_LENGTH > DataPlaneCounter.ipv6Addresses
+) {
+  throw new Error('counter layout: blocks overlap');
 }
 
 /** Per capture source (interface or file), at sourceCounterBase(i) + field. */

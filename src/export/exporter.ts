@@ -47,7 +47,9 @@ function newPooledDatagram(): PooledDatagram {
  * datagram buffers.
  */
 interface QueuedDatagram {
-  /** the whole batch's records (one Buffer per batch, shared by its datagrams) */
+  /** v9/IPFIX: the datagram, encoded whole when queued (the batch fields are unused) */
+  prepared: Buffer | undefined;
+  /** v5: the whole batch's records (one Buffer per batch, shared by its datagrams) */
   batch: Buffer;
   /** byte offset of this datagram's first record in the batch */
   offset: number;
@@ -67,12 +69,21 @@ export interface ExportLogger {
   sendFailed(collector: Collector, reason: string, error: Error): void;
 }
 
+/** A datagram encoded whole (NetFlow v9, IPFIX): its bytes and the flow records in it. */
+export interface EncodedDatagram {
+  bytes: Buffer;
+  flowRecords: number;
+}
+
 /**
- * Packs records into v5 datagrams (24 + 48·n bytes, n ≤ 30) with one flow_sequence
- * for the engine, and sends each datagram to every collector, paced by a token
- * bucket so a flush of a million flows does not overrun a collector.
+ * Sends datagrams to every collector of one export version, paced by a token
+ * bucket so a flush of a million flows does not overrun a collector, with a
+ * bounded queue (live mode drops beyond it, counted). NetFlow v5: packs records
+ * into datagrams (24 + 48·n bytes, n ≤ 30) with one flow_sequence for the
+ * engine, assembled only when sent. v9 and IPFIX datagrams come encoded whole
+ * (template-export.ts), their sequence numbers already in them.
  */
-export class V5Exporter {
+export class Exporter {
   readonly stats: ExporterStats = {
     datagramsBuilt: 0,
     recordsBuilt: 0,
@@ -148,6 +159,46 @@ export class V5Exporter {
     return this.queue.length - this.queueHead;
   }
 
+  /** Queue datagrams encoded whole (v9, IPFIX); `done` hears of each one's flow records. */
+  enqueueDatagrams(datagrams: readonly EncodedDatagram[], done: RecordsDone): void {
+    for (const { bytes, flowRecords } of datagrams) {
+      this.stats.datagramsBuilt++;
+      this.stats.recordsBuilt += flowRecords;
+      if (!this.admit(flowRecords, done)) continue;
+      this.queue.push({
+        prepared: bytes,
+        batch: bytes,
+        offset: 0,
+        count: flowRecords,
+        flowSequence: 0,
+        sysUptime: 0,
+        unixSecs: 0,
+        unixNsecs: 0,
+        done,
+        datagram: undefined,
+        outstanding: 0,
+      });
+    }
+    this.schedulePump();
+  }
+
+  /** Whether a datagram built may be queued: not once abandoned, nor (live) with the queue full. Counted if not. */
+  private admit(count: number, done: RecordsDone): boolean {
+    if (this.abandoned) {
+      this.stats.datagramsAbandoned++;
+      this.stats.recordsAbandoned += count;
+      done(count);
+      return false;
+    }
+    if (this.dropWhenFull && this.queuedDatagrams >= this.options.maxQueuedDatagrams) {
+      this.stats.datagramsDropped++;
+      this.stats.recordsDropped += count;
+      done(count);
+      return false;
+    }
+    return true;
+  }
+
   /** Split a batch into datagrams (≤ 30 records, each its flow_sequence) and queue them. */
   enqueue(batch: RecordBatch, done: RecordsDone): void {
     const records = Buffer.from(batch.records, 0, batch.count * V5_RECORD_BYTES);
@@ -161,19 +212,9 @@ export class V5Exporter {
       const flowSequence = this.flowSequence;
       // The sequence advances even for a dropped datagram, so collectors see the loss.
       this.flowSequence = (this.flowSequence + count) % 0x1_0000_0000;
-      if (this.abandoned) {
-        this.stats.datagramsAbandoned++;
-        this.stats.recordsAbandoned += count;
-        done(count);
-        continue;
-      }
-      if (this.dropWhenFull && this.queuedDatagrams >= this.options.maxQueuedDatagrams) {
-        this.stats.datagramsDropped++;
-        this.stats.recordsDropped += count;
-        done(count);
-        continue;
-      }
+      if (!this.admit(count, done)) continue;
       this.queue.push({
+        prepared: undefined,
         batch: records,
         offset: first * V5_RECORD_BYTES,
         count,
@@ -240,6 +281,10 @@ export class V5Exporter {
       this.complete(item);
       return;
     }
+    if (item.prepared !== undefined) {
+      this.sendToAll(item, item.prepared, item.prepared.length);
+      return;
+    }
     const datagram = this.pool.pop() ?? newPooledDatagram();
     const { buffer } = datagram;
     const length = V5_HEADER_BYTES + item.count * V5_RECORD_BYTES;
@@ -256,6 +301,10 @@ export class V5Exporter {
     item.batch.copy(buffer, V5_HEADER_BYTES, item.offset, item.offset + item.count * V5_RECORD_BYTES);
     // dgram may send after send() returns: the buffer stays the item's until every send completed
     item.datagram = datagram;
+    this.sendToAll(item, buffer, length);
+  }
+
+  private sendToAll(item: QueuedDatagram, buffer: Buffer, length: number): void {
     item.outstanding = this.collectors.length;
     for (const collector of this.collectors) {
       collector.send(buffer, length, (error) => {
@@ -274,6 +323,7 @@ export class V5Exporter {
     this.inFlight--;
     if (item.datagram !== undefined && this.pool.length < MAX_POOLED_BUFFERS) this.pool.push(item.datagram);
     item.datagram = undefined;
+    item.prepared = undefined;
     item.done(item.count);
     if (this.queueHead < this.queue.length) this.schedulePump();
     else this.notifyIfIdle();

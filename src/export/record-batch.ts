@@ -1,7 +1,8 @@
 import type { ExpiredFlowSink, ExpiryReason, FlowCache } from '../cache/flow-cache.js';
 import { endianness } from 'node:os';
 import { V5_RECORD_BYTES } from './v5.js';
-import { flowAttributes, type AddressFamily } from './flow-records.js';
+import { IPV6_RECORD_BYTES, flowAttributes, type AddressFamily } from './flow-records.js';
+import type { AddressTable } from '../cache/address-table.js';
 
 /** A batch of expired flows of one address family, crossing from a capture worker to the exporter. */
 export interface RecordBatch {
@@ -51,31 +52,61 @@ const RECORD_WORDS = V5_RECORD_BYTES / 4;
 const SWAP = endianness() === 'LE';
 
 /**
- * Turns expired flows into v5 records in a fresh buffer per batch: the buffer is
- * transferred to the exporter, so nothing in flight is ever overwritten. Each
- * record is written as whole 32-bit words in host order, the batch byte-swapped
- * once when closed: at the end of a file every flow passes through here at once,
- * before the code is optimized, and a dozen array stores cost a fraction of
- * seventeen DataView calls (v5.ts's writeV5Record writes the same bytes).
+ * Expired flows of one family into records in a fresh buffer per batch: the
+ * buffer is transferred to the exporter, so nothing in flight is ever
+ * overwritten. Each record is written as whole 32-bit words in host order, the
+ * batch byte-swapped once when closed: at the end of a file every flow passes
+ * through here at once, before the code is optimized, and a dozen array stores
+ * cost a fraction of seventeen DataView calls.
  */
-export class RecordBatcher implements ExpiredFlowSink {
+abstract class RecordBatchWriter implements ExpiredFlowSink {
   private buffer: ArrayBuffer;
-  private words: Uint32Array;
-  private attributes: Uint32Array;
-  private count = 0;
+  protected words: Uint32Array;
+  protected attributes: Uint32Array;
+  protected count = 0;
 
   constructor(
-    private readonly clock: DataPlaneClock,
+    private readonly family: AddressFamily,
+    private readonly recordBytes: number,
+    protected readonly clock: DataPlaneClock,
     private readonly consume: RecordBatchConsumer,
-    private readonly recordsPerBatch = 1024,
+    protected readonly recordsPerBatch: number,
   ) {
-    this.buffer = new ArrayBuffer(recordsPerBatch * V5_RECORD_BYTES);
+    this.buffer = new ArrayBuffer(recordsPerBatch * recordBytes);
     this.words = new Uint32Array(this.buffer);
     this.attributes = new Uint32Array(recordsPerBatch);
   }
 
   get pending(): number {
     return this.count;
+  }
+
+  abstract expired(cache: FlowCache, id: number, reason: ExpiryReason): void;
+
+  /** Hand over what has accumulated, if anything. */
+  flush(): void {
+    if (this.count === 0) return;
+    if (SWAP) Buffer.from(this.buffer, 0, this.count * this.recordBytes).swap32();
+    const batch: RecordBatch = {
+      family: this.family,
+      records: this.buffer,
+      attributes: this.attributes.buffer as ArrayBuffer,
+      count: this.count,
+      unixMs: this.clock.now + this.clock.wallOffset,
+      uptimeMs: this.clock.now - this.clock.boot,
+    };
+    this.buffer = new ArrayBuffer(this.recordsPerBatch * this.recordBytes);
+    this.words = new Uint32Array(this.buffer);
+    this.attributes = new Uint32Array(this.recordsPerBatch);
+    this.count = 0;
+    this.consume(batch);
+  }
+}
+
+/** IPv4 flows as NetFlow v5 records (v5.ts's writeV5Record writes the same bytes). The cache's attributes: the VLAN id. */
+export class RecordBatcher extends RecordBatchWriter {
+  constructor(clock: DataPlaneClock, consume: RecordBatchConsumer, recordsPerBatch = 1024) {
+    super(4, V5_RECORD_BYTES, clock, consume, recordsPerBatch);
   }
 
   expired(cache: FlowCache, id: number, reason: ExpiryReason): void {
@@ -92,26 +123,55 @@ export class RecordBatcher implements ExpiredFlowSink {
     words[o + WORD_LAST] = Math.floor(cache.lastSeen(id) - boot);
     words[o + WORD_PORTS] = (cache.srcPort(id) << 16) | cache.dstPort(id);
     words[o + WORD_FLAGS_PROTO_TOS] = (cache.tcpFlags(id) << 16) | (cache.protocol(id) << 8) | cache.tos(id);
-    this.attributes[this.count] = flowAttributes(0, reason);
+    this.attributes[this.count] = flowAttributes(cache.attributes(id), reason);
     if (++this.count === this.recordsPerBatch) this.flush();
   }
+}
 
-  /** Hand over what has accumulated, if anything. */
-  flush(): void {
-    if (this.count === 0) return;
-    if (SWAP) Buffer.from(this.buffer, 0, this.count * V5_RECORD_BYTES).swap32();
-    const batch: RecordBatch = {
-      family: 4,
-      records: this.buffer,
-      attributes: this.attributes.buffer as ArrayBuffer,
-      count: this.count,
-      unixMs: this.clock.now + this.clock.wallOffset,
-      uptimeMs: this.clock.now - this.clock.boot,
-    };
-    this.buffer = new ArrayBuffer(this.recordsPerBatch * V5_RECORD_BYTES);
-    this.words = new Uint32Array(this.buffer);
-    this.attributes = new Uint32Array(this.recordsPerBatch);
-    this.count = 0;
-    this.consume(batch);
+/** The IPv6 cache's attributes word: the first packet's VLAN id and flow label. */
+export function ipv6FlowAttributes(vlanId: number, flowLabel: number): number {
+  return (vlanId << 20) | flowLabel;
+}
+
+const IPV6_RECORD_WORDS = IPV6_RECORD_BYTES / 4;
+
+/**
+ * IPv6 flows (the IPv6 cache's addresses are AddressTable ids) as 64-byte IPv6
+ * records (flow-records.ts). Once written, the flow's addresses are released.
+ */
+export class Ipv6RecordBatcher extends RecordBatchWriter {
+  constructor(
+    private readonly addresses: AddressTable,
+    clock: DataPlaneClock,
+    consume: RecordBatchConsumer,
+    recordsPerBatch = 1024,
+  ) {
+    super(6, IPV6_RECORD_BYTES, clock, consume, recordsPerBatch);
+  }
+
+  expired(cache: FlowCache, id: number, reason: ExpiryReason): void {
+    const boot = this.clock.boot;
+    const words = this.words;
+    const addresses = this.addresses;
+    const o = this.count * IPV6_RECORD_WORDS;
+    const src = cache.srcAddr(id);
+    const dst = cache.dstAddr(id);
+    for (let i = 0; i < 4; i++) {
+      words[o + i] = addresses.word(src, i);
+      words[o + 4 + i] = addresses.word(dst, i);
+    }
+    words[o + 8] = cache.packets(id);
+    words[o + 9] = cache.octets(id);
+    words[o + 10] = Math.floor(cache.firstSeen(id) - boot);
+    words[o + 11] = Math.floor(cache.lastSeen(id) - boot);
+    words[o + 12] = (cache.srcPort(id) << 16) | cache.dstPort(id);
+    words[o + 13] = (cache.tcpFlags(id) << 16) | (cache.protocol(id) << 8) | cache.tos(id);
+    words[o + 14] = (cache.ifIndex(id) & 0xffff) << 16;
+    const attributes = cache.attributes(id);
+    words[o + 15] = attributes & 0xfffff;
+    this.attributes[this.count] = flowAttributes(attributes >>> 20, reason);
+    addresses.release(src);
+    addresses.release(dst);
+    if (++this.count === this.recordsPerBatch) this.flush();
   }
 }

@@ -69,6 +69,23 @@ export interface ExportStats {
   collectors: CollectorStats[];
   /** records printed to stdout (no collector given); undefined when exporting */
   printedRecords: number | undefined;
+  /** flows exported nowhere, by reason (IPv6 with only NetFlow v5 collectors) */
+  notExported: Record<NotExportedReason, number>;
+}
+
+export const NOT_EXPORTED_REASONS = ['ipv6_needs_v9_or_ipfix'] as const;
+export type NotExportedReason = (typeof NOT_EXPORTED_REASONS)[number];
+
+export type FamilyName = 'ipv4' | 'ipv6';
+export const FAMILY_NAMES: readonly FamilyName[] = ['ipv4', 'ipv6'];
+
+export interface FamilyStats {
+  packets: number;
+  /** IP octets (IPv4 total length, IPv6 payload length + 40) */
+  octets: number;
+  flowsCreated: number;
+  flowsCached: number;
+  flowsExpired: number;
 }
 
 /** IPCAD's accounting table (flowprobe ipcad only). */
@@ -102,12 +119,15 @@ export interface ProbeStats {
   outOfOrder: number;
   /** ms the worker spent reading a file (0 live): packets / this = the steady-state rate */
   readMilliseconds: number;
+  /** both families' caches together; capacity is per family */
   flows: {
     created: number;
     cached: number;
     capacity: number;
     expired: Record<ExpiryReasonName, number>;
   };
+  /** decoded packets, their IP octets and flows, per address family */
+  families: Record<FamilyName, FamilyStats>;
   export: ExportStats;
   accounting?: AccountingStats;
   rsh?: RshStats;
@@ -155,7 +175,21 @@ export function readProbeStats(inputs: StatsInputs): ProbeStats {
   const portsUnavailable = {} as Record<PortsUnavailableReason, number>;
   PORTS_UNAVAILABLE_REASONS.forEach((reason, k) => (portsUnavailable[reason] = c(DataPlaneCounter.portsUnavailableBase + k)));
   const expired = {} as Record<ExpiryReasonName, number>;
-  EXPIRY_REASONS.forEach((reason, r) => (expired[reason] = c(DataPlaneCounter.flowCacheBase + FlowCacheStat.expiredBase + r)));
+  const expiredOf = (base: number, r: number): number => c(base + FlowCacheStat.expiredBase + r);
+  EXPIRY_REASONS.forEach(
+    (reason, r) => (expired[reason] = expiredOf(DataPlaneCounter.flowCacheBase, r) + expiredOf(DataPlaneCounter.flowCache6Base, r)),
+  );
+  const family = (packets: number, octets: number, cacheBase: number): FamilyStats => ({
+    packets: c(packets),
+    octets: c(octets),
+    flowsCreated: c(cacheBase + FlowCacheStat.created),
+    flowsCached: c(cacheBase + FlowCacheStat.cached),
+    flowsExpired: EXPIRY_REASONS.reduce((sum, _reason, r) => sum + expiredOf(cacheBase, r), 0),
+  });
+  const families: Record<FamilyName, FamilyStats> = {
+    ipv4: family(DataPlaneCounter.ipv4Packets, DataPlaneCounter.ipv4Octets, DataPlaneCounter.flowCacheBase),
+    ipv6: family(DataPlaneCounter.ipv6Packets, DataPlaneCounter.ipv6Octets, DataPlaneCounter.flowCache6Base),
+  };
   return {
     sources,
     packets: sources.reduce((sum, s) => sum + s.packets, 0),
@@ -167,11 +201,12 @@ export function readProbeStats(inputs: StatsInputs): ProbeStats {
     outOfOrder: c(DataPlaneCounter.clockBackwards),
     readMilliseconds: c(DataPlaneCounter.readMilliseconds),
     flows: {
-      created: c(DataPlaneCounter.flowCacheBase + FlowCacheStat.created),
-      cached: c(DataPlaneCounter.flowCacheBase + FlowCacheStat.cached),
+      created: families.ipv4.flowsCreated + families.ipv6.flowsCreated,
+      cached: families.ipv4.flowsCached + families.ipv6.flowsCached,
       capacity: inputs.flowCacheCapacity,
       expired,
     },
+    families,
     export: inputs.export(),
     ...(inputs.accounting === true ? { accounting: readAccounting(c) } : {}),
     ...rshPart(inputs.rsh?.()),
