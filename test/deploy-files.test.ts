@@ -334,7 +334,7 @@ describe('config/flowprobe.service and config/flowprobe.env', () => {
     const { set, commented } = environmentFileVars(text);
     const options = probeOptions([], set);
     assert.deepEqual(options.interfaces, [{ name: 'eth1', ifIndex: undefined }]);
-    assert.deepEqual(options.collectors, [{ host: '127.0.0.1', port: 9995 }]);
+    assert.deepEqual(options.collectors, [{ host: '127.0.0.1', port: 9995, version: 5 }]);
     // uncomment every example: still valid
     const all = environmentFileVars(text.replace(/^#(FLOWPROBE_)/gm, '$1')).set;
     assert.ok(commented.length >= 5);

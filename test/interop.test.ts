@@ -59,7 +59,7 @@ describe('nfcapd receives what tshark counts, per 5-tuple', () => {
   }
 });
 
-test('malformed and non-IPv4 frames are skipped and counted by reason', async () => {
+test('malformed and non-IP frames are skipped and counted by reason; IPv6 is counted as IPv6', async () => {
   const expected = JSON.parse(readFileSync(fixture('malformed.expected.json'), 'utf8')) as {
     ipv4_valid_packets: number;
     malformed: number;
@@ -68,13 +68,15 @@ test('malformed and non-IPv4 frames are skipped and counted by reason', async ()
   const result = await runProbe(['-r', fixture('malformed.pcap')]);
   assert.equal(result.code, 0, result.stderr);
   const skipped = summaryNumber(result.stderr, /packets skipped: (\d+)/);
-  const nonIpv4 = Object.values(expected.non_ipv4).reduce((a, b) => a + b, 0);
-  assert.equal(skipped, expected.malformed + nonIpv4);
-  for (const [reason, count] of Object.entries(expected.non_ipv4)) {
+  const { ipv6, ...nonIp } = expected.non_ipv4;
+  assert.equal(skipped, expected.malformed + Object.values(nonIp).reduce((a, b) => a + b, 0));
+  for (const [reason, count] of Object.entries(nonIp)) {
     assert.equal(summaryNumber(result.stderr, new RegExp(`${reason} (\\d+) \\(`)), count, reason);
   }
+  assert.equal(summaryNumber(result.stderr, /IPv4: (\d+) packets/), expected.ipv4_valid_packets);
+  assert.equal(summaryNumber(result.stderr, /IPv6: (\d+) packets/), ipv6);
   const captured = summaryNumber(result.stderr, /packets captured: (\d+)/);
-  assert.equal(captured, expected.ipv4_valid_packets + skipped);
+  assert.equal(captured, expected.ipv4_valid_packets + ipv6 + skipped);
 });
 
 test('a flow over 4 GiB becomes several records, none wrapped, summing to the total', async () => {

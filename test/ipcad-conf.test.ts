@@ -55,7 +55,7 @@ describe('the reference ipcad.conf', () => {
   it('becomes the probe options: the interface, the collector, the dump inside the chroot directory', () => {
     const { options, ipcad } = translateIpcadConfig(parseIpcadConf('/etc/ipcad.conf', REFERENCE), cli);
     assert.deepEqual(options.interfaces, [{ name: 'wi0', ifIndex: undefined, promiscuous: false, filter: '' }]);
-    assert.deepEqual(options.collectors, [{ host: '127.0.0.1', port: 9995 }]);
+    assert.deepEqual(options.collectors, [{ host: '127.0.0.1', port: 9995, version: 5 }]);
     assert.equal(options.activeTimeout, 1800);
     assert.equal(options.inactiveTimeout, 15);
     assert.equal(ipcad.dumpFile, '/var/ipcad/ipcad.dump');
@@ -113,8 +113,8 @@ describe('IPCAD statements', () => {
     assert.equal(options.engineType, 3);
     assert.equal(options.engineId, 7);
     assert.deepEqual(options.collectors, [
-      { host: '10.0.0.5', port: 2055 },
-      { host: '10.0.0.6', port: 9996 },
+      { host: '10.0.0.5', port: 2055, version: 5 },
+      { host: '10.0.0.6', port: 9996, version: 5 },
     ]);
   });
 

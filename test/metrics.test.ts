@@ -31,6 +31,7 @@ function exportStats(overrides: Partial<ExportStats> = {}): ExportStats {
     abandonedRecords: 0,
     collectors: [{ label: '127.0.0.1:9995', datagrams: 0, records: 0, errors: {}, resolved: true, failedLookups: 0 }],
     printedRecords: undefined,
+    notExported: { ipv6_needs_v9_or_ipfix: 0 },
     ...overrides,
   };
 }
@@ -90,8 +91,13 @@ describe('ProbeMetrics', () => {
     counters[sourceCounterBase(0) + SourceCounter.packets] = 10;
     counters[sourceCounterBase(0) + SourceCounter.bytes] = 1500;
     counters[sourceCounterBase(1) + SourceCounter.packets] = 3;
-    counters[DataPlaneCounter.skippedPacketsBase + DecodeResult.ipv6] = 2;
-    counters[DataPlaneCounter.skippedBytesBase + DecodeResult.ipv6] = 180;
+    counters[DataPlaneCounter.skippedPacketsBase + DecodeResult.mpls] = 2;
+    counters[DataPlaneCounter.skippedBytesBase + DecodeResult.mpls] = 180;
+    counters[DataPlaneCounter.ipv4Packets] = 9;
+    counters[DataPlaneCounter.ipv6Packets] = 4;
+    counters[DataPlaneCounter.ipv6Octets] = 400;
+    counters[DataPlaneCounter.flowCache6Base + FlowCacheStat.created] = 2;
+    counters[DataPlaneCounter.flowCache6Base + FlowCacheStat.cached] = 1;
     counters[DataPlaneCounter.flowCacheBase + FlowCacheStat.created] = 7;
     counters[DataPlaneCounter.flowCacheBase + FlowCacheStat.cached] = 4;
     counters[DataPlaneCounter.flowCacheBase + FlowCacheStat.expiredBase + EXPIRY_REASONS.indexOf('tcp_fin')] = 3;
@@ -108,10 +114,17 @@ describe('ProbeMetrics', () => {
     assert.equal(samples.get('flowprobe_capture_packets_total{interface="eth1"}'), 10);
     assert.equal(samples.get('flowprobe_capture_bytes_total{interface="eth1"}'), 1500);
     assert.equal(samples.get('flowprobe_capture_packets_total{interface="any"}'), 3);
-    assert.equal(samples.get('flowprobe_decode_skipped_packets_total{reason="ipv6"}'), 2);
-    assert.equal(samples.get('flowprobe_decode_skipped_bytes_total{reason="ipv6"}'), 180);
-    assert.equal(samples.get('flowprobe_flows_created_total'), 7);
-    assert.equal(samples.get('flowprobe_flow_cache_flows'), 4);
+    assert.equal(samples.get('flowprobe_decode_skipped_packets_total{reason="mpls"}'), 2);
+    assert.equal(samples.get('flowprobe_decode_skipped_bytes_total{reason="mpls"}'), 180);
+    assert.equal(samples.get('flowprobe_flows_created_total'), 9, 'both families');
+    assert.equal(samples.get('flowprobe_flow_cache_flows'), 5);
+    assert.equal(samples.get('flowprobe_family_packets_total{family="ipv4"}'), 9);
+    assert.equal(samples.get('flowprobe_family_packets_total{family="ipv6"}'), 4);
+    assert.equal(samples.get('flowprobe_family_octets_total{family="ipv6"}'), 400);
+    assert.equal(samples.get('flowprobe_family_flows_created_total{family="ipv4"}'), 7);
+    assert.equal(samples.get('flowprobe_family_flows_created_total{family="ipv6"}'), 2);
+    assert.equal(samples.get('flowprobe_family_flow_cache_flows{family="ipv6"}'), 1);
+    assert.equal(samples.get('flowprobe_export_not_exported_flows_total{reason="ipv6_needs_v9_or_ipfix"}'), 0);
     assert.equal(samples.get('flowprobe_flows_expired_total{reason="tcp_fin"}'), 3);
     assert.equal(samples.get('flowprobe_export_datagrams_total{collector="127.0.0.1:9995"}'), 1);
     assert.equal(samples.get('flowprobe_export_records_total{collector="127.0.0.1:9995"}'), 2);
@@ -259,7 +272,7 @@ describe('MalformedWatch', () => {
     const lines: string[] = [];
     let now = 0;
     const watch = new MalformedWatch(read(), (message) => lines.push(message), 10_000, () => now);
-    counters[DataPlaneCounter.skippedPacketsBase + DecodeResult.ipv6] = 50; // not malformed: never reported
+    counters[DataPlaneCounter.skippedPacketsBase + DecodeResult.arp] = 50; // not malformed: never reported
     watch.check(read());
     assert.deepEqual(lines, []);
     counters[DataPlaneCounter.skippedPacketsBase + DecodeResult.badTotalLength] = 3;

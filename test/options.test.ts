@@ -55,12 +55,16 @@ describe('parseCommandLine: defaults', () => {
       engineId: 0,
       exportRate: DEFAULTS.exportRate,
       exportQueue: DEFAULTS.exportQueue,
+      sourceId: 0,
+      templateRefreshPackets: 20,
+      templateRefreshSeconds: 60,
+      exportMaxBytes: 1400,
       filter: '',
       user: undefined,
       group: undefined,
       onInterfaceLoss: 'exit',
       tickMs: 1000,
-      metricsListen: { host: '127.0.0.1', port: 9464 },
+      metricsListen: { host: '127.0.0.1', port: 9464, version: 5 },
       metricsLinger: 0,
       logLevel: 'info',
       statusInterval: 60,
@@ -84,15 +88,15 @@ describe('parseCommandLine: defaults', () => {
 describe('parseCommandLine: collectors', () => {
   it('-n HOST:PORT repeated', () => {
     assert.deepEqual(parse('-n', '127.0.0.1:9995', '-n', '10.1.2.3:2055').collectors, [
-      { host: '127.0.0.1', port: 9995 },
-      { host: '10.1.2.3', port: 2055 },
+      { host: '127.0.0.1', port: 9995, version: 5 },
+      { host: '10.1.2.3', port: 2055, version: 5 },
     ]);
-    assert.deepEqual(parse('--collector', 'collector.example:65535').collectors, [{ host: 'collector.example', port: 65535 }]);
+    assert.deepEqual(parse('--collector', 'collector.example:65535').collectors, [{ host: 'collector.example', port: 65535, version: 5 }]);
   });
 
   it('[::1]:2055', () => {
-    assert.deepEqual(parse('-n', '[::1]:2055').collectors, [{ host: '::1', port: 2055 }]);
-    assert.deepEqual(parse('-n', '[2001:db8::1]:1').collectors, [{ host: '2001:db8::1', port: 1 }]);
+    assert.deepEqual(parse('-n', '[::1]:2055').collectors, [{ host: '::1', port: 2055, version: 5 }]);
+    assert.deepEqual(parse('-n', '[2001:db8::1]:1').collectors, [{ host: '2001:db8::1', port: 1, version: 5 }]);
   });
 
   for (const bad of ['127.0.0.1', 'host', 'host:0', 'host:70000', 'host:abc', 'host:', ':2055', '::1:2055', '[::1]', '[127.0.0.1]:2055', '[::1]:0', 'host:-1']) {
@@ -186,14 +190,14 @@ describe('parseCommandLine: capture source', () => {
 
 describe('parseCommandLine: monitoring', () => {
   it('metrics on 127.0.0.1:9464 live by default; off when reading a file unless asked', () => {
-    assert.deepEqual(parse('-i', 'eth0').metricsListen, { host: '127.0.0.1', port: 9464 });
+    assert.deepEqual(parse('-i', 'eth0').metricsListen, { host: '127.0.0.1', port: 9464, version: 5 });
     assert.equal(parse('-r', 'x.pcap').metricsListen, undefined);
-    assert.deepEqual(parse('-r', 'x.pcap', '--metrics-listen', '127.0.0.1:0').metricsListen, { host: '127.0.0.1', port: 0 });
+    assert.deepEqual(parse('-r', 'x.pcap', '--metrics-listen', '127.0.0.1:0').metricsListen, { host: '127.0.0.1', port: 0, version: 5 });
   });
 
   it('--metrics-listen ADDRESS:PORT, [IPv6]:PORT or off', () => {
-    assert.deepEqual(parse('--metrics-listen', '0.0.0.0:9100').metricsListen, { host: '0.0.0.0', port: 9100 });
-    assert.deepEqual(parse('--metrics-listen', '[::1]:9464').metricsListen, { host: '::1', port: 9464 });
+    assert.deepEqual(parse('--metrics-listen', '0.0.0.0:9100').metricsListen, { host: '0.0.0.0', port: 9100, version: 5 });
+    assert.deepEqual(parse('--metrics-listen', '[::1]:9464').metricsListen, { host: '::1', port: 9464, version: 5 });
     assert.equal(parse('--metrics-listen', 'off').metricsListen, undefined);
     for (const bad of ['9464', 'localhost:9464', '127.0.0.1:65536', '127.0.0.1:x', '[127.0.0.1]:9464', '']) {
       rejects(['--metrics-listen', bad], '--metrics-listen');
@@ -213,7 +217,7 @@ describe('parseCommandLine: monitoring', () => {
 
   it('the config file takes them too', () => {
     const o = parse('-c', configFile('monitoring.json', { 'metrics-listen': '127.0.0.2:9500', 'log-level': 'warn' }));
-    assert.deepEqual(o.metricsListen, { host: '127.0.0.2', port: 9500 });
+    assert.deepEqual(o.metricsListen, { host: '127.0.0.2', port: 9500, version: 5 });
     assert.equal(o.logLevel, 'warn');
   });
 });
@@ -254,7 +258,7 @@ describe('parseCommandLine: BPF filter', () => {
     'filter words after -n are not taken as more collectors',
     () => {
       const o = parse('-n', '127.0.0.1:2055', 'tcp', 'port', '80');
-      assert.deepEqual(o.collectors, [{ host: '127.0.0.1', port: 2055 }]);
+      assert.deepEqual(o.collectors, [{ host: '127.0.0.1', port: 2055, version: 5 }]);
       assert.equal(o.filter, 'tcp port 80');
     },
   );
@@ -271,8 +275,8 @@ describe('parseCommandLine: config file', () => {
     });
     const o = parse('-c', path);
     assert.deepEqual(o.collectors, [
-      { host: '192.0.2.10', port: 2055 },
-      { host: '2001:db8::10', port: 9995 },
+      { host: '192.0.2.10', port: 2055, version: 5 },
+      { host: '2001:db8::10', port: 9995, version: 5 },
     ]);
     assert.equal(o.activeTimeout, 120);
     assert.equal(o.inactiveTimeout, 10);
@@ -285,7 +289,7 @@ describe('parseCommandLine: config file', () => {
     const path = configFile('override.json', { collector: ['192.0.2.10:2055'], 'active-timeout': 120, 'engine-id': 7 });
     const o = parse('--active-timeout', '30', '-c', path, '-n', '198.51.100.1:9996');
     assert.equal(o.activeTimeout, 30);
-    assert.deepEqual(o.collectors, [{ host: '198.51.100.1', port: 9996 }]);
+    assert.deepEqual(o.collectors, [{ host: '198.51.100.1', port: 9996, version: 5 }]);
     assert.equal(o.engineId, 7);
   });
 
@@ -456,7 +460,7 @@ describe('parseCommandLine: environment', () => {
     assert.deepEqual(o, {
       interfaces: [{ name: 'eth1', ifIndex: undefined }],
       read: undefined,
-      collectors: [{ host: '127.0.0.1', port: 9995 }],
+      collectors: [{ host: '127.0.0.1', port: 9995, version: 5 }],
       exportSource: '192.0.2.1',
       activeTimeout: 300,
       inactiveTimeout: 2.5,
@@ -474,7 +478,7 @@ describe('parseCommandLine: environment', () => {
       group: 'nogroup',
       onInterfaceLoss: 'exit',
       tickMs: 1000,
-      metricsListen: { host: '127.0.0.1', port: 9465 },
+      metricsListen: { host: '127.0.0.1', port: 9465, version: 5 },
       metricsLinger: 5,
       logLevel: 'warn',
       statusInterval: 30,
@@ -498,9 +502,9 @@ describe('parseCommandLine: environment', () => {
     assert.equal(o.inactiveTimeout, 33, 'environment beats file');
     assert.equal(o.tcpEndTimeout, 3, 'file beats default');
     assert.equal(o.engineId, DEFAULTS.engineId, 'default when nothing sets it');
-    assert.deepEqual(o.collectors, [{ host: '192.0.2.10', port: 1000 }], 'a repeatable flag replaces the others, not adds');
+    assert.deepEqual(o.collectors, [{ host: '192.0.2.10', port: 1000, version: 5 }], 'a repeatable flag replaces the others, not adds');
     const fromEnv = withEnv({ FLOWPROBE_COLLECTOR: '192.0.2.20:2000' }, () => parse('-c', path));
-    assert.deepEqual(fromEnv.collectors, [{ host: '192.0.2.20', port: 2000 }]);
+    assert.deepEqual(fromEnv.collectors, [{ host: '192.0.2.20', port: 2000, version: 5 }]);
   });
 
   it('FLOWPROBE_CONFIG names the config file; a flag or variable still beats it', () => {
@@ -516,9 +520,9 @@ describe('parseCommandLine: environment', () => {
       parse(),
     );
     assert.deepEqual(o.collectors, [
-      { host: '10.0.0.5', port: 9995 },
-      { host: '2001:db8::5', port: 2055 },
-      { host: 'collector.example', port: 1 },
+      { host: '10.0.0.5', port: 9995, version: 5 },
+      { host: '2001:db8::5', port: 2055, version: 5 },
+      { host: 'collector.example', port: 1, version: 5 },
     ]);
     assert.deepEqual(o.interfaces, [
       { name: 'eth1', ifIndex: undefined },

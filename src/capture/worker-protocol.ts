@@ -70,7 +70,7 @@ export type DataPlaneReply =
   | { op: 'cache'; rows: ArrayBuffer; flows: number; clockMs: number }
   | { op: 'error'; message: string };
 
-/** A flow in a cache snapshot: 12 float64, in this order. */
+/** A flow in a cache snapshot: 21 float64, in this order (IPv6: src and dst 0, the addresses as words 13-20). */
 export const FlowField = {
   src: 0,
   dst: 1,
@@ -85,8 +85,13 @@ export const FlowField = {
   first: 9,
   last: 10,
   tcpFlags: 11,
+  /** 4 or 6 */
+  family: 12,
+  /** IPv6: the source address as four 32-bit words (13-16), then the destination (17-20) */
+  src6: 13,
+  dst6: 17,
 } as const;
-export const FLOW_FIELDS = 12;
+export const FLOW_FIELDS = 21;
 
 export type CaptureWorkerMessage =
   | {

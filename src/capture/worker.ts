@@ -739,26 +739,36 @@ function answer(request: DataPlaneRequest): DataPlaneReply {
 }
 
 function cacheSnapshot(limit: number): DataPlaneReply {
-  const flows = Math.min(limit, cache.flowCount);
+  const total = cache.flowCount + cache6.flowCount;
+  const flows = Math.min(limit, total);
   const rows = new Float64Array(flows * FLOW_FIELDS);
   let o = 0;
-  cache.forEachFlow((id) => {
+  const row = (from: FlowCache, id: number, family: 4 | 6): void => {
     if (o >= rows.length) return;
-    rows[o + FlowField.src] = cache.srcAddr(id);
-    rows[o + FlowField.dst] = cache.dstAddr(id);
-    rows[o + FlowField.srcPort] = cache.srcPort(id);
-    rows[o + FlowField.dstPort] = cache.dstPort(id);
-    rows[o + FlowField.protocol] = cache.protocol(id);
-    rows[o + FlowField.tos] = cache.tos(id);
-    rows[o + FlowField.ifIndex] = cache.ifIndex(id);
-    rows[o + FlowField.packets] = cache.packets(id);
-    rows[o + FlowField.octets] = cache.octets(id);
-    rows[o + FlowField.first] = cache.firstSeen(id);
-    rows[o + FlowField.last] = cache.lastSeen(id);
-    rows[o + FlowField.tcpFlags] = cache.tcpFlags(id);
+    rows[o + FlowField.src] = family === 4 ? from.srcAddr(id) : 0;
+    rows[o + FlowField.dst] = family === 4 ? from.dstAddr(id) : 0;
+    rows[o + FlowField.srcPort] = from.srcPort(id);
+    rows[o + FlowField.dstPort] = from.dstPort(id);
+    rows[o + FlowField.protocol] = from.protocol(id);
+    rows[o + FlowField.tos] = from.tos(id);
+    rows[o + FlowField.ifIndex] = from.ifIndex(id);
+    rows[o + FlowField.packets] = from.packets(id);
+    rows[o + FlowField.octets] = from.octets(id);
+    rows[o + FlowField.first] = from.firstSeen(id);
+    rows[o + FlowField.last] = from.lastSeen(id);
+    rows[o + FlowField.tcpFlags] = from.tcpFlags(id);
+    rows[o + FlowField.family] = family;
+    if (family === 6) {
+      for (let i = 0; i < 4; i++) {
+        rows[o + FlowField.src6 + i] = addresses.word(from.srcAddr(id), i);
+        rows[o + FlowField.dst6 + i] = addresses.word(from.dstAddr(id), i);
+      }
+    }
     o += FLOW_FIELDS;
-  });
-  return { op: 'cache', rows: rows.buffer, flows: cache.flowCount, clockMs: clock.now };
+  };
+  cache.forEachFlow((id) => row(cache, id, 4));
+  cache6.forEachFlow((id) => row(cache6, id, 6));
+  return { op: 'cache', rows: rows.buffer, flows: total, clockMs: clock.now };
 }
 
 function start(): void {

@@ -85,7 +85,8 @@ export function formatCache(cache: { flows: CacheFlow[]; total: number; capacity
     '',
     `${'SrcIf'.padEnd(13)} ${'SrcIPaddress'.padEnd(15)} ${'DstIf'.padEnd(13)} ${'DstIPaddress'.padEnd(15)} Pr SrcP DstP ${'Pkts'.padStart(10)} ${'Bytes'.padStart(14)}`,
   ];
-  for (const f of cache.flows) {
+  // IPCAD's table is IPv4's (the JSON API lists both families)
+  for (const f of cache.flows.filter((flow) => flow.family === 4)) {
     lines.push(
       `${f.srcInterface.padEnd(13)} ${formatIpv4(f.src).padEnd(15)} ${'Null'.padEnd(13)} ${formatIpv4(f.dst).padEnd(15)} ${hex(f.protocol, 2)} ${hex(f.srcPort, 4)} ${hex(f.dstPort, 4)} ${String(f.packets).padStart(10)} ${String(f.octets).padStart(14)}`,
     );
@@ -128,8 +129,9 @@ export function accountingRowJson(row: AccountingRow): Record<string, unknown> {
 export function cacheFlowJson(flow: CacheFlow): Record<string, unknown> {
   return {
     srcInterface: flow.srcInterface,
-    source: formatIpv4(flow.src),
-    destination: formatIpv4(flow.dst),
+    family: flow.family,
+    source: flow.source,
+    destination: flow.destination,
     protocol: flow.protocol,
     srcPort: flow.srcPort,
     dstPort: flow.dstPort,

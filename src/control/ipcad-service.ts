@@ -15,6 +15,8 @@ import {
   writeFileAtomic,
   type AccountingRow,
 } from '../accounting/dump.js';
+import { ipv6ToString } from '../export/flow-records.js';
+import { ipv4ToString } from '../export/v5.js';
 import { FLOW_FIELDS, FlowField, type DataPlaneReply, type DataPlaneRequest } from '../capture/worker-protocol.js';
 import { accountingStatsFrom, type AccountingStats, type ProbeStats } from '../stats/probe-stats.js';
 import { readSystemInterface, RateSet, type SystemInterface } from './interfaces.js';
@@ -106,8 +108,13 @@ export interface RshStatus {
 
 export interface CacheFlow {
   srcInterface: string;
+  family: 4 | 6;
+  /** IPv4 addresses (IPv6: 0) */
   src: number;
   dst: number;
+  /** the addresses as text, either family */
+  source: string;
+  destination: string;
   protocol: number;
   srcPort: number;
   dstPort: number;
@@ -233,10 +240,21 @@ export class IpcadService {
     const flows: CacheFlow[] = [];
     for (let o = 0; o + FLOW_FIELDS <= f.length; o += FLOW_FIELDS) {
       const ifIndex = f[o + FlowField.ifIndex]!;
+      const family = f[o + FlowField.family] === 6 ? 6 : 4;
+      const text = (ipv4: number, words: number): string => {
+        if (family === 4) return ipv4ToString(ipv4);
+        const bytes = new Uint8Array(16);
+        const view = new DataView(bytes.buffer);
+        for (let i = 0; i < 4; i++) view.setUint32(4 * i, f[o + words + i]!);
+        return ipv6ToString(bytes);
+      };
       flows.push({
         srcInterface: byIndex.get(ifIndex) ?? String(ifIndex),
+        family,
         src: f[o + FlowField.src]!,
         dst: f[o + FlowField.dst]!,
+        source: text(f[o + FlowField.src]!, FlowField.src6),
+        destination: text(f[o + FlowField.dst]!, FlowField.dst6),
         protocol: f[o + FlowField.protocol]!,
         srcPort: f[o + FlowField.srcPort]!,
         dstPort: f[o + FlowField.dstPort]!,

@@ -7,7 +7,7 @@ import { EXPIRY_REASONS } from '../cache/flow-cache.js';
 import { PORTS_UNAVAILABLE_REASONS } from '../counters/data-plane.js';
 import { SKIP_REASONS } from '../decode/decode.js';
 import { SEND_ERROR_REASONS, sendErrorReason, type SendErrorReason } from '../export/collector.js';
-import type { ProbeStats } from '../stats/probe-stats.js';
+import { FAMILY_NAMES, NOT_EXPORTED_REASONS, type ProbeStats } from '../stats/probe-stats.js';
 
 const PREFIX = 'flowprobe_';
 
@@ -141,7 +141,7 @@ export class ProbeMetrics {
 
   private defineDecode(): void {
     const reasons = SKIP_REASONS.filter((r) => r !== 'ok');
-    this.mirror('decode_skipped_packets_total', 'Packets not counted in any flow, by reason (not IPv4, or malformed).', ['reason'], (s) =>
+    this.mirror('decode_skipped_packets_total', 'Packets not counted in any flow, by reason (not IP, or malformed).', ['reason'], (s) =>
       reasons.map((reason) => [{ reason }, s.skipped[reason].packets]),
     );
     this.mirror('decode_skipped_bytes_total', 'Wire bytes of the packets not counted in any flow, by reason.', ['reason'], (s) =>
@@ -161,7 +161,22 @@ export class ProbeMetrics {
       EXPIRY_REASONS.map((reason) => [{ reason }, s.flows.expired[reason]]),
     );
     this.gauge('flow_cache_flows', 'Flows in the cache now.', [], (s) => [[{}, s.flows.cached]]);
-    this.gauge('flow_cache_capacity_flows', 'Flows the cache can hold (--max-flows).', [], (s) => [[{}, s.flows.capacity]]);
+    this.gauge('flow_cache_capacity_flows', 'Flows each family\'s cache can hold (--max-flows).', [], (s) => [[{}, s.flows.capacity]]);
+    this.mirror('family_packets_total', 'Packets decoded and counted in a flow, per address family.', ['family'], (s) =>
+      FAMILY_NAMES.map((family) => [{ family }, s.families[family].packets]),
+    );
+    this.mirror('family_octets_total', 'IP bytes counted in flows (IPv4 total length, IPv6 payload length + 40), per address family.', ['family'], (s) =>
+      FAMILY_NAMES.map((family) => [{ family }, s.families[family].octets]),
+    );
+    this.mirror('family_flows_created_total', 'Flows created, per address family.', ['family'], (s) =>
+      FAMILY_NAMES.map((family) => [{ family }, s.families[family].flowsCreated]),
+    );
+    this.mirror('family_flows_expired_total', 'Flows expired from the cache (any reason), per address family.', ['family'], (s) =>
+      FAMILY_NAMES.map((family) => [{ family }, s.families[family].flowsExpired]),
+    );
+    this.gauge('family_flow_cache_flows', 'Flows in the cache now, per address family.', ['family'], (s) =>
+      FAMILY_NAMES.map((family) => [{ family }, s.families[family].flowsCached]),
+    );
   }
 
   /** flowprobe ipcad: the accounting table and the rsh server (no samples otherwise). */
@@ -196,7 +211,7 @@ export class ProbeMetrics {
   }
 
   private defineExport(): void {
-    this.mirror('export_datagrams_total', 'NetFlow v5 datagrams the kernel accepted, per collector.', ['collector'], (s) =>
+    this.mirror('export_datagrams_total', 'Export datagrams (NetFlow v5, v9 or IPFIX) the kernel accepted, per collector.', ['collector'], (s) =>
       s.export.collectors.map((c) => [{ collector: c.label }, c.datagrams]),
     );
     this.mirror(
@@ -245,6 +260,12 @@ export class ProbeMetrics {
     this.mirror('export_abandoned_records_total', 'Records in the datagrams the stopped final flush did not send.', [], (s) => [
       [{}, s.export.abandonedRecords],
     ]);
+    this.mirror(
+      'export_not_exported_flows_total',
+      'Flows no collector could be sent, by reason (ipv6_needs_v9_or_ipfix: IPv6 with only NetFlow v5 collectors).',
+      ['reason'],
+      (s) => NOT_EXPORTED_REASONS.map((reason) => [{ reason }, s.export.notExported[reason]]),
+    );
     this.gauge('export_queue_datagrams', 'Datagrams waiting to be sent.', [], (s) => [[{}, s.export.queuedDatagrams]]);
     this.gauge('export_queue_capacity_datagrams', 'Datagrams that may wait to be sent (--export-queue).', [], (s) => [
       [{}, s.export.queueCapacity],

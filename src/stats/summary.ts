@@ -32,6 +32,9 @@ export function formatSummary(stats: ProbeStats): string {
   if (stats.outOfOrder > 0) {
     lines.push(`  packets out of time order (counted at the latest time): ${stats.outOfOrder}`);
   }
+  const { ipv4, ipv6 } = stats.families;
+  lines.push(`  IPv4: ${ipv4.packets} packets (${ipv4.octets} IP bytes), ${ipv4.flowsCreated} flows`);
+  lines.push(`  IPv6: ${ipv6.packets} packets (${ipv6.octets} IP bytes), ${ipv6.flowsCreated} flows`);
   lines.push(`  flows created: ${stats.flows.created}`);
   const expired = Object.entries(stats.flows.expired).map(([reason, n]) => `${reason} ${n}`);
   lines.push(`  flows expired: ${expired.join(', ')}`);
@@ -40,6 +43,9 @@ export function formatSummary(stats: ProbeStats): string {
     lines.push(`  records printed: ${e.printedRecords}`);
   } else {
     lines.push(`  records exported: ${e.records} in ${e.datagrams} datagrams (flow_sequence ${e.flowSequence})`);
+  }
+  if (e.notExported.ipv6_needs_v9_or_ipfix > 0) {
+    lines.push(`  flows not exported: ipv6_needs_v9_or_ipfix ${e.notExported.ipv6_needs_v9_or_ipfix} (NetFlow v5 carries IPv4 only: --export-version 9 or 10)`);
   }
   if (e.droppedDatagrams > 0) {
     lines.push(`  dropped on a full send queue: ${e.droppedDatagrams} datagrams, ${e.droppedRecords} records`);
