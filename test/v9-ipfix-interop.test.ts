@@ -10,7 +10,7 @@
  *  (c) IPFIX: libfixbuf's ipfixDump reads the messages from a file and shows every
  *      record and field, without complaining about sequence numbers.
  *
- * Quirks found (asserted below so a change in the tools shows up):
+ * Quirks found (the first three asserted below, so a change in the tools shows up):
  *  - nfdump derives a v9 exporter's boot time as unixSecs·1000 − sysUptime: the
  *    v9 header has no sub-second part, so nfdump places v9 flows early by the
  *    batch clock's milliseconds (unixMs mod 1000). The IPFIX records carry
@@ -20,8 +20,10 @@
  *    it logs one sequence error. RFC 7011 §3.1 counts all Data Records (options
  *    data included); tshark and libfixbuf agree with the RFC, and both are
  *    asserted silent here. nfdump's count is asserted to be exactly those jumps.
- *  - nfdump 1.7.1 does not store flowEndReason from v9 (end reason 0x00) and
- *    shows TCP flags only for TCP; tshark decodes IPFIX icmpTypeCodeIPv6 (139) as
+ *  - nfdump 1.7.1 handles v9 FIRST_SWITCHED from before a sys_uptime wrap
+ *    (first > sysUptime) correctly (the last batches cross the wrap).
+ *  - Not asserted: nfdump 1.7.1 does not store flowEndReason from v9 (end reason
+ *    0x00; from IPFIX it does) and shows TCP flags only for TCP; tshark decodes IPFIX icmpTypeCodeIPv6 (139) as
  *    two one-byte fields (type, code) and v9's ICMP_TYPE (32) as one uint16 for
  *    both families.
  */
@@ -124,17 +126,19 @@ function scenario(version: 9 | 10): Scenario {
   const rnd = random(version * 7919);
   const datagrams: EncodedDatagram[] = [];
   const expected: Expected[] = [];
-  const families: (4 | 6)[] = [4, 6, 4, 6, 6, 4];
+  const families: (4 | 6)[] = [4, 6, 4, 6, 6, 4, 4, 6];
   families.forEach((family, b) => {
-    const uptimeMs = 90_000_000 + b * 1_733; // a day up; batches a little apart
+    // a day up, batches a little apart; the last two after 49.7 days, sys_uptime wrapped (some flows began before)
+    const uptimeMs = b < 6 ? 90_000_000 + b * 1_733 : 2 ** 32 + 20_000 + b * 1_733;
     const unixMs = INIT_MS + uptimeMs + 0; // the same clock line: boot at INIT_MS
     const flows = makeFlows(family, 60 + b * 17, b + 1, uptimeMs, rnd);
     datagrams.push(...enc.encode(buildBatch(family, flows, unixMs, uptimeMs), b * 1000));
     // what a v9 collector can know: the header has whole seconds only
     const v9Boot = Math.floor(unixMs / 1000) * 1000 - uptimeMs;
     for (const flow of flows) {
-      const start = version === 9 ? flow.first : unixMs - (uptimeMs - flow.first);
-      const end = version === 9 ? flow.last : unixMs - (uptimeMs - flow.last);
+      // flow.first/last are unwrapped here; a v9 record carries them modulo 2^32
+      const start = version === 9 ? flow.first % 2 ** 32 : unixMs - (uptimeMs - flow.first);
+      const end = version === 9 ? flow.last % 2 ** 32 : unixMs - (uptimeMs - flow.last);
       expected.push({
         family,
         flow,
@@ -150,6 +154,8 @@ function scenario(version: 9 | 10): Scenario {
 
 /** The batches' clocks above are not whole seconds: the v9 offset is real. */
 const V9_OFFSET_CHECK = (s: Scenario): boolean => s.expected.some((e) => e.nfdumpStart !== INIT_MS + e.flow.first);
+/** Some flows began before sys_uptime wrapped and ended after. */
+const WRAP_CHECK = (s: Scenario): boolean => s.expected.some((e) => e.flow.first < 2 ** 32 && e.flow.last >= 2 ** 32);
 
 // ---------------------------------------------------------------- field comparison
 
@@ -409,6 +415,7 @@ describe('nfcapd stores every flow exactly', { skip: needsTool('nfcapd', 'nfdump
         assert.deepEqual([...rows].sort((a, b) => a.key.localeCompare(b.key)), want);
         assert.equal(new Set(want.map((w) => w.key)).size, want.length, 'keys unique');
         if (version === 9) assert.ok(V9_OFFSET_CHECK(s), 'the v9 sub-second offset is exercised');
+        assert.ok(WRAP_CHECK(s), 'flows across the sys_uptime wrap are exercised');
         const stat = await nfcapd.stat();
         assert.equal(stat['Flows'], s.expected.length);
         // nfdump counts IPFIX sequence numbers in flow records only (see the module comment):
