@@ -364,6 +364,17 @@ describe('sequence numbers', () => {
     assert.equal(enc.sequence, expected);
     assert.ok(expected > 60, 'options data records counted');
   });
+  it('modulo 2^32 in the header and in `sequence`', () => {
+    for (const version of [9, 10] as const) {
+      const enc = new TemplateEncoder(settings(version));
+      // start just below the wrap (the counter is private: set it as 2^32 − 1 sends would have)
+      (enc as unknown as { sent: number }).sent = 2 ** 32 - 1;
+      const out = [...enc.encode(buildBatch(4, [TCP_FLOW], UNIX_MS, 3000), 0), ...enc.encode(buildBatch(4, [TCP_FLOW], UNIX_MS, 3000), 0)];
+      const at = version === 9 ? 12 : 8;
+      assert.deepEqual(out.map((d) => d.bytes.readUInt32BE(at)), version === 9 ? [0xffffffff, 0] : [0xffffffff, 1]);
+      assert.equal(enc.sequence, version === 9 ? 1 : 2);
+    }
+  });
 });
 
 describe('template refresh', () => {
@@ -471,7 +482,7 @@ describe('times and fields', () => {
 });
 
 describe('settings', () => {
-  it('RangeError when the templates or one record cannot fit, or a value is out of range', () => {
+  it('RangeError when the templates cannot fit (a record, smaller, then never fits either), or a value is out of range', () => {
     for (const version of [9, 10] as const) {
       assert.throws(() => new TemplateEncoder(settings(version, { maxDatagramBytes: 300 })), { name: 'RangeError', message: /cannot hold the templates/ });
       assert.throws(() => new TemplateEncoder(settings(version, { maxDatagramBytes: 60 })), RangeError);

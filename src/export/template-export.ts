@@ -289,6 +289,7 @@ export class TemplateEncoder {
         `template export: maxDatagramBytes ${max} cannot hold the templates (a ${withTemplates}-byte datagram for ${this.v9 ? 'NetFlow v9' : 'IPFIX'})`,
       );
     }
+    // the template datagram is always the larger; kept so a longer record layout cannot slip through
     const largest = Math.max(...this.recordBytes);
     const withRecord = this.headerBytes + SET_HEADER_BYTES + (this.v9 ? pad4(largest) : largest);
     if (withRecord > max) {
