@@ -9,10 +9,11 @@
 #           bsdutils (script: a pseudo-terminal for the progress bar test),
 #           rsh-client (Debian's real rsh client driving the IPCAD rsh server; util-linux's runuser
 #           runs it as another user; no rsh server is needed: flowprobe is the server),
+#           libfixbuf-tools (ipfixDump: an independent IPFIX reader for the v9/IPFIX encoder's tests),
 #           util-linux (also setpriv, unshare and nsenter: the image's run as PID 1 with its
 #           capabilities, and its healthcheck inside it), systemd (systemd-analyze verify of the unit)
 set -euo pipefail
-packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd time procps prometheus bsdutils rsh-client util-linux systemd)
+packages=(libpcap-dev g++ make python3 nfdump tshark wireshark-common python3-scapy iproute2 iputils-ping tcpreplay softflowd time procps prometheus bsdutils rsh-client util-linux systemd libfixbuf-tools)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

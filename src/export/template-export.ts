@@ -187,15 +187,16 @@ function templateBlock(s: TemplateExportSettings): { bytes: Buffer; records: num
     [TemplateId.ipv4Vlan, dataTemplateFields(s.version, 4, true)],
     [TemplateId.ipv6Vlan, dataTemplateFields(s.version, 6, true)],
   ];
-  // template set: header, then per template id, field count, fields (4 bytes each)
-  const templateSetBytes = SET_HEADER_BYTES + templates.reduce((sum, [, f]) => sum + 4 + 4 * f.length, 0);
-  // options template: v9: id, scope length, option length, scope (type, length), option (type, length)
-  //                   IPFIX: id, field count, scope field count, 2 fields
-  const optionsTemplateSetBytes = SET_HEADER_BYTES + (v9 ? 6 : 6) + 8;
-  const optionsDataBytes = 4 + 8;
-  const optionsDataSetBytes = v9 ? pad4(SET_HEADER_BYTES + optionsDataBytes) : SET_HEADER_BYTES + optionsDataBytes;
-  // v9 sets are padded; here every set's length is already a multiple of 4
-  const bytes = Buffer.alloc(pad4(templateSetBytes) + pad4(optionsTemplateSetBytes) + optionsDataSetBytes);
+  // v9 pads every FlowSet to 4 bytes (the padding inside its length); IPFIX never pads
+  const setBytes = (content: number): number => (v9 ? pad4(SET_HEADER_BYTES + content) : SET_HEADER_BYTES + content);
+  // template set: per template id, field count, fields (4 bytes each)
+  const templateSetBytes = setBytes(templates.reduce((sum, [, f]) => sum + 4 + 4 * f.length, 0));
+  // options template: v9: id, scope length, option length, scope (type, length), option (type, length);
+  // IPFIX: id, field count, scope field count, scope (id, length), option (id, length)
+  const optionsTemplateSetBytes = setBytes(6 + 8);
+  // options data: the scope value (4 bytes), systemInitTimeMilliseconds (8)
+  const optionsDataSetBytes = setBytes(4 + 8);
+  const bytes = Buffer.alloc(templateSetBytes + optionsTemplateSetBytes + optionsDataSetBytes);
   let o = 0;
   bytes.writeUInt16BE(v9 ? 0 : 2, o);
   bytes.writeUInt16BE(templateSetBytes, o + 2);
@@ -210,7 +211,7 @@ function templateBlock(s: TemplateExportSettings): { bytes: Buffer; records: num
       o += 4;
     }
   }
-  o = pad4(o);
+  o = templateSetBytes;
   bytes.writeUInt16BE(v9 ? 1 : 3, o);
   bytes.writeUInt16BE(optionsTemplateSetBytes, o + 2);
   bytes.writeUInt16BE(TemplateId.options, o + 4);
@@ -227,7 +228,7 @@ function templateBlock(s: TemplateExportSettings): { bytes: Buffer; records: num
   }
   bytes.writeUInt16BE(Ie.systemInitTimeMilliseconds, o + 14);
   bytes.writeUInt16BE(8, o + 16);
-  o = pad4(o + optionsTemplateSetBytes);
+  o += optionsTemplateSetBytes;
   bytes.writeUInt16BE(TemplateId.options, o);
   bytes.writeUInt16BE(optionsDataSetBytes, o + 2);
   bytes.writeUInt32BE(s.sourceId >>> 0, o + 4); // v9 System scope / IPFIX observationDomainId
@@ -288,6 +289,7 @@ export class TemplateEncoder {
         `template export: maxDatagramBytes ${max} cannot hold the templates (a ${withTemplates}-byte datagram for ${this.v9 ? 'NetFlow v9' : 'IPFIX'})`,
       );
     }
+    // the template datagram is always the larger; kept so a longer record layout cannot slip through
     const largest = Math.max(...this.recordBytes);
     const withRecord = this.headerBytes + SET_HEADER_BYTES + (this.v9 ? pad4(largest) : largest);
     if (withRecord > max) {
