@@ -7,6 +7,8 @@ export const LinkType = {
   rawOpenBsd: 14,
   linuxSll: 113,
   ipv4: 228,
+  /** LINKTYPE_IPV6: raw IPv6, no link header */
+  ipv6: 229,
   linuxSll2: 276,
 } as const;
 export type LinkType = (typeof LinkType)[keyof typeof LinkType];
