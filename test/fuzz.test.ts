@@ -17,7 +17,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DecodeResult, DecodedPacket, PortsUnavailable, SKIP_REASONS, decodeFrame } from '../src/decode/decode.js';
-import { FUZZ_LINK_TYPES, fuzzFrames, type FuzzExpectation } from './helpers/fuzz-frames.js';
+import {
+  BAD_IPV6_PAYLOAD_LENGTH,
+  FUZZ_LINK_TYPES,
+  IPV6_JUMBOGRAM,
+  TRUNCATED_IPV6_EXTENSION_HEADER,
+  fuzzFrames,
+  ipv6String,
+  type FuzzExpectation,
+} from './helpers/fuzz-frames.js';
 import { Nfcapd } from './helpers/nfcapd.js';
 import { PROJECT_ROOT, run, runProbe, summaryText } from './helpers/processes.js';
 import { ipv4String } from './helpers/synthetic-pcap.js';
@@ -36,15 +44,25 @@ interface Regression {
 }
 const REGRESSIONS = join(PROJECT_ROOT, 'test/fixtures/fuzz-regressions.json');
 
-/** The fields compared for a decoded frame, in DecodedPacket's names. */
-const FIELDS = ['srcAddr', 'dstAddr', 'protocol', 'tos', 'ipLength', 'srcPort', 'dstPort', 'tcpFlags', 'portsUnavailable', 'linkIfIndex'] as const;
+/** The fields compared for a decoded frame, in DecodedPacket's names: for both families, then per family. */
+const FIELDS = ['family', 'protocol', 'tos', 'ipLength', 'srcPort', 'dstPort', 'tcpFlags', 'portsUnavailable', 'linkIfIndex', 'vlanId'] as const;
+const FIELDS4 = ['srcAddr', 'dstAddr'] as const;
+const FIELDS6 = ['src6', 'dst6', 'flowLabel'] as const;
+
+/** A field's value as text (the IPv6 addresses are arrays). */
+function text(v: unknown): string {
+  return ArrayBuffer.isView(v) ? ipv6String(v as Int32Array) : String(v);
+}
 
 /** How the decoder's reading differs from the ledger's, or '' when it does not. */
 function difference(result: DecodeResult, out: DecodedPacket, expected: FuzzExpectation): string {
-  if (result !== expected.result) return `result ${SKIP_REASONS[result]}, built to be ${SKIP_REASONS[expected.result]}`;
+  if (result !== expected.result) return `result ${SKIP_REASONS[result]}, built to be ${SKIP_REASONS[expected.result] ?? expected.result}`;
   if (result !== DecodeResult.ok) return '';
-  const wrong = FIELDS.filter((f) => out[f] !== expected[f]);
-  return wrong.map((f) => `${f} ${out[f]}, built as ${expected[f]}`).join('; ');
+  // read loosely: family, vlanId, src6, dst6 and flowLabel come with the IPv6 decoder
+  const got = out as unknown as Record<string, unknown>;
+  const fields = [...FIELDS, ...(expected.family === 6 ? FIELDS6 : FIELDS4)];
+  const wrong = fields.filter((f) => text(got[f]) !== text(expected[f]));
+  return wrong.map((f) => `${f} ${text(got[f])}, built as ${text(expected[f])}`).join('; ');
 }
 
 interface FuzzRun {
@@ -105,13 +123,17 @@ function fuzzRun(linkType: number, count: number, seed: number): FuzzRun {
   return r;
 }
 
-/** The results each link type can give (raw IP has no ethertype; LINKTYPE_IPV4 not even a version to tell IPv6). */
+/** The results each link type can give (raw IP has no ethertype; LINKTYPE_IPV4 / IPV6 carry one family). */
 function reachable(linkType: number): DecodeResult[] {
-  const ip = [DecodeResult.ok, DecodeResult.truncatedIp, DecodeResult.badVersion, DecodeResult.badHeaderLength, DecodeResult.badTotalLength];
+  const ip4 = [DecodeResult.ok, DecodeResult.truncatedIp, DecodeResult.badVersion, DecodeResult.badHeaderLength, DecodeResult.badTotalLength];
+  const ip6 = [DecodeResult.ok, DecodeResult.truncatedIp, DecodeResult.badVersion, IPV6_JUMBOGRAM, BAD_IPV6_PAYLOAD_LENGTH, TRUNCATED_IPV6_EXTENSION_HEADER];
   const name = FUZZ_LINK_TYPES.find((t) => t.linkType === linkType)!.name;
-  if (name === 'ipv4') return ip;
-  if (name === 'raw') return [...ip, DecodeResult.truncatedLink, DecodeResult.ipv6];
-  return Object.values(DecodeResult);
+  if (name === 'ipv4') return ip4;
+  if (name === 'ipv6') return ip6;
+  const both = [...new Set([...ip4, ...ip6])];
+  if (name === 'raw') return [...both, DecodeResult.truncatedLink];
+  // IPv6 is decoded now: no frame is skipped as "ipv6"
+  return [...new Set([...Object.values(DecodeResult).filter((r) => SKIP_REASONS[r] !== 'ipv6'), ...both])];
 }
 
 describe('decoder fuzz', () => {
@@ -195,7 +217,9 @@ describe('built frames through the probe', () => {
           parts.push(record, Buffer.from(frame.subarray(0, caplen)));
           skips[expected.result]!++;
           if (expected.result !== DecodeResult.ok) return;
-          const key = `${ipv4String(expected.srcAddr)} ${ipv4String(expected.dstAddr)} ${expected.protocol} ${expected.srcPort} ${expected.dstPort}`;
+          const [src, dst] =
+            expected.family === 6 ? [ipv6String(expected.src6), ipv6String(expected.dst6)] : [ipv4String(expected.srcAddr), ipv4String(expected.dstAddr)];
+          const key = `${src} ${dst} ${expected.protocol} ${expected.srcPort} ${expected.dstPort}`;
           const flow = flows.get(key) ?? { packets: 0, octets: 0 };
           flow.packets++;
           flow.octets += expected.ipLength;
