@@ -64,7 +64,7 @@ describe('parseCommandLine: defaults', () => {
       group: undefined,
       onInterfaceLoss: 'exit',
       tickMs: 1000,
-      metricsListen: { host: '127.0.0.1', port: 9464, version: 5 },
+      metricsListen: { host: '127.0.0.1', port: 9464 },
       metricsLinger: 0,
       logLevel: 'info',
       statusInterval: 60,
@@ -93,6 +93,31 @@ describe('parseCommandLine: collectors', () => {
     ]);
     assert.deepEqual(parse('--collector', 'collector.example:65535').collectors, [{ host: 'collector.example', port: 65535, version: 5 }]);
   });
+
+  it('HOST:PORT/VERSION sets that collector\'s version; --export-version (-v) the others\'', () => {
+    assert.deepEqual(parse('-n', '127.0.0.1:9995/9', '-n', '[::1]:4739/10', '-n', '10.0.0.1:2055').collectors, [
+      { host: '127.0.0.1', port: 9995, version: 9 },
+      { host: '::1', port: 4739, version: 10 },
+      { host: '10.0.0.1', port: 2055, version: 5 },
+    ]);
+    assert.deepEqual(parse('-v', '10', '-n', '10.0.0.1:2055', '-n', '10.0.0.2:2055/5').collectors, [
+      { host: '10.0.0.1', port: 2055, version: 10 },
+      { host: '10.0.0.2', port: 2055, version: 5 },
+    ]);
+    assert.equal(parse('--engine-id', '7').sourceId, 7, 'the source id defaults to the engine id');
+  });
+
+  for (const [args, names] of [
+    [['-n', '127.0.0.1:9995/7'], '--collector'],
+    [['-n', '127.0.0.1:9995/'], '--collector'],
+    [['--export-version', '6'], '--export-version'],
+    [['--template-refresh-seconds', '601'], '--template-refresh-seconds'],
+    [['--template-refresh-packets', '0'], '--template-refresh-packets'],
+    [['--export-max-bytes', '511'], '--export-max-bytes'],
+    [['--source-id', '4294967296'], '--source-id'],
+  ] as const) {
+    it(`rejects ${args.join(' ')} naming ${names}`, () => rejects([...args], names));
+  }
 
   it('[::1]:2055', () => {
     assert.deepEqual(parse('-n', '[::1]:2055').collectors, [{ host: '::1', port: 2055, version: 5 }]);
@@ -190,14 +215,14 @@ describe('parseCommandLine: capture source', () => {
 
 describe('parseCommandLine: monitoring', () => {
   it('metrics on 127.0.0.1:9464 live by default; off when reading a file unless asked', () => {
-    assert.deepEqual(parse('-i', 'eth0').metricsListen, { host: '127.0.0.1', port: 9464, version: 5 });
+    assert.deepEqual(parse('-i', 'eth0').metricsListen, { host: '127.0.0.1', port: 9464 });
     assert.equal(parse('-r', 'x.pcap').metricsListen, undefined);
-    assert.deepEqual(parse('-r', 'x.pcap', '--metrics-listen', '127.0.0.1:0').metricsListen, { host: '127.0.0.1', port: 0, version: 5 });
+    assert.deepEqual(parse('-r', 'x.pcap', '--metrics-listen', '127.0.0.1:0').metricsListen, { host: '127.0.0.1', port: 0 });
   });
 
   it('--metrics-listen ADDRESS:PORT, [IPv6]:PORT or off', () => {
-    assert.deepEqual(parse('--metrics-listen', '0.0.0.0:9100').metricsListen, { host: '0.0.0.0', port: 9100, version: 5 });
-    assert.deepEqual(parse('--metrics-listen', '[::1]:9464').metricsListen, { host: '::1', port: 9464, version: 5 });
+    assert.deepEqual(parse('--metrics-listen', '0.0.0.0:9100').metricsListen, { host: '0.0.0.0', port: 9100 });
+    assert.deepEqual(parse('--metrics-listen', '[::1]:9464').metricsListen, { host: '::1', port: 9464 });
     assert.equal(parse('--metrics-listen', 'off').metricsListen, undefined);
     for (const bad of ['9464', 'localhost:9464', '127.0.0.1:65536', '127.0.0.1:x', '[127.0.0.1]:9464', '']) {
       rejects(['--metrics-listen', bad], '--metrics-listen');
@@ -217,7 +242,7 @@ describe('parseCommandLine: monitoring', () => {
 
   it('the config file takes them too', () => {
     const o = parse('-c', configFile('monitoring.json', { 'metrics-listen': '127.0.0.2:9500', 'log-level': 'warn' }));
-    assert.deepEqual(o.metricsListen, { host: '127.0.0.2', port: 9500, version: 5 });
+    assert.deepEqual(o.metricsListen, { host: '127.0.0.2', port: 9500 });
     assert.equal(o.logLevel, 'warn');
   });
 });
@@ -447,6 +472,11 @@ describe('parseCommandLine: environment', () => {
         FLOWPROBE_ENGINE_ID: '2',
         FLOWPROBE_EXPORT_RATE: '100',
         FLOWPROBE_EXPORT_QUEUE: '64',
+        FLOWPROBE_EXPORT_VERSION: '10',
+        FLOWPROBE_SOURCE_ID: '70000',
+        FLOWPROBE_TEMPLATE_REFRESH_PACKETS: '5',
+        FLOWPROBE_TEMPLATE_REFRESH_SECONDS: '30',
+        FLOWPROBE_EXPORT_MAX_BYTES: '1200',
         FLOWPROBE_FILTER: 'not port 22',
         FLOWPROBE_USER: 'nobody',
         FLOWPROBE_GROUP: 'nogroup',
@@ -460,7 +490,7 @@ describe('parseCommandLine: environment', () => {
     assert.deepEqual(o, {
       interfaces: [{ name: 'eth1', ifIndex: undefined }],
       read: undefined,
-      collectors: [{ host: '127.0.0.1', port: 9995, version: 5 }],
+      collectors: [{ host: '127.0.0.1', port: 9995, version: 10 }],
       exportSource: '192.0.2.1',
       activeTimeout: 300,
       inactiveTimeout: 2.5,
@@ -473,12 +503,16 @@ describe('parseCommandLine: environment', () => {
       engineId: 2,
       exportRate: 100,
       exportQueue: 64,
+      sourceId: 70000,
+      templateRefreshPackets: 5,
+      templateRefreshSeconds: 30,
+      exportMaxBytes: 1200,
       filter: 'not port 22',
       user: 'nobody',
       group: 'nogroup',
       onInterfaceLoss: 'exit',
       tickMs: 1000,
-      metricsListen: { host: '127.0.0.1', port: 9465, version: 5 },
+      metricsListen: { host: '127.0.0.1', port: 9465 },
       metricsLinger: 5,
       logLevel: 'warn',
       statusInterval: 30,

@@ -299,7 +299,7 @@ function decodeIpv4(
     return DecodeResult.ok;
   }
 
-  return decodeTransport(frame, protocol, offset + headerLength, offset + totalLength, captureEnd, out);
+  return decodeTransport(frame, protocol, PROTO_ICMP, offset + headerLength, offset + totalLength, captureEnd, out);
 }
 
 /**
@@ -309,6 +309,8 @@ function decodeIpv4(
 function decodeTransport(
   frame: Uint8Array,
   protocol: number,
+  /** the family's own ICMP: 1 in IPv4, 58 in IPv6 (each is meaningless in the other) */
+  icmp: number,
   l4: number,
   ipEnd: number,
   captureEnd: number,
@@ -332,6 +334,7 @@ function decodeTransport(
       break;
     case PROTO_ICMP:
     case PROTO_ICMPV6:
+      if (protocol !== icmp) break;
       if (l4 + 2 > ipEnd) {
         out.portsUnavailable = PortsUnavailable.shortTransport;
       } else if (l4 + 2 > captureEnd) {
@@ -400,20 +403,23 @@ function decodeIpv6(
       case PROTO_ROUTING:
       case PROTO_DESTINATION_OPTIONS:
       case PROTO_AH:
-        if (at + 2 > ipEnd) return DecodeResult.truncatedIpv6ExtensionHeader;
-        if (at + 2 > captureEnd) return cutExtensionHeader(next, out);
-        length = next === PROTO_AH ? (frame[at + 1]! + 2) << 2 : (frame[at + 1]! + 1) << 3;
-        break;
       case PROTO_FRAGMENT:
-        length = 8;
+        if (headers === MAX_IPV6_EXTENSION_HEADERS) {
+          out.protocol = next;
+          return DecodeResult.ok;
+        }
         break;
       default:
         out.protocol = next;
-        return decodeTransport(frame, next, at, ipEnd, captureEnd, out);
+        return decodeTransport(frame, next, PROTO_ICMPV6, at, ipEnd, captureEnd, out);
     }
-    if (headers === MAX_IPV6_EXTENSION_HEADERS) {
-      out.protocol = next;
-      return DecodeResult.ok;
+    if (next === PROTO_FRAGMENT) {
+      length = 8;
+    } else {
+      // hop-by-hop, routing, destination options: 8-byte units past the first 8; AH: 4-byte units past the first 8
+      if (at + 2 > ipEnd) return DecodeResult.truncatedIpv6ExtensionHeader;
+      if (at + 2 > captureEnd) return cutExtensionHeader(next, out);
+      length = next === PROTO_AH ? (frame[at + 1]! + 2) << 2 : (frame[at + 1]! + 1) << 3;
     }
     if (at + length > ipEnd) return DecodeResult.truncatedIpv6ExtensionHeader;
     if (at + length > captureEnd) return cutExtensionHeader(next, out);

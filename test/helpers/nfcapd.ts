@@ -67,7 +67,7 @@ export class Nfcapd {
 
   /** Every flow record nfdump reads back; first and last seen in seconds since the epoch (ms precision). */
   async records(): Promise<FlowRecordRow[]> {
-    const result = await run('nfdump', ['-R', this.dir, '-q', '-N', '-o', 'fmt:%sa %da %pr %sp %dp %pkt %byt %flg %in %tsr %td']);
+    const result = await run('nfdump', ['-R', this.dir, '-q', '-N', '-6', '-o', 'fmt:%sa %da %pr %sp %dp %pkt %byt %flg %in %tsr %td']);
     if (result.code !== 0) throw new Error(`nfdump failed: ${result.stderr}`);
     const rows: FlowRecordRow[] = [];
     for (const line of result.stdout.split('\n')) {
