@@ -27,8 +27,18 @@ function dataPlane(): { request(request: DataPlaneRequest): Promise<DataPlaneRep
           f[i * FLOW_FIELDS + FlowField.src] = 0x0a000000 + i;
           f[i * FLOW_FIELDS + FlowField.dst] = 0x0a010000 + i;
           f[i * FLOW_FIELDS + FlowField.packets] = 1;
+          f[i * FLOW_FIELDS + FlowField.family] = 4;
         }
-        return Promise.resolve({ op: 'cache', rows: f.buffer, flows: ROWS, clockMs: 0 });
+        if (n > 1) {
+          // the second flow is IPv6: 2001:db8::1 → 2001:db8::2
+          const o = FLOW_FIELDS;
+          f[o + FlowField.src] = 0;
+          f[o + FlowField.dst] = 0;
+          f[o + FlowField.family] = 6;
+          f.set([0x20010db8, 0, 0, 1], o + FlowField.src6);
+          f.set([0x20010db8, 0, 0, 2], o + FlowField.dst6);
+        }
+        return Promise.resolve({ op: 'cache', rows: f.buffer, flows: ROWS, ipv4Flows: ROWS - 1, clockMs: 0 });
       }
       if (request.op === 'accounting') {
         const f = new Float64Array(ROWS * SNAPSHOT_FIELDS);
@@ -43,7 +53,12 @@ function dataPlane(): { request(request: DataPlaneRequest): Promise<DataPlaneRep
   };
 }
 
-const stats = { sources: [], flows: { cached: ROWS, capacity: 262144, created: ROWS }, export: { records: 0, datagrams: 0 } } as unknown as ProbeStats;
+const stats = {
+  sources: [],
+  flows: { cached: ROWS, capacity: 262144, created: ROWS },
+  families: { ipv4: { flowsCached: ROWS - 1 }, ipv6: { flowsCached: 1 } },
+  export: { records: 0, datagrams: 0 },
+} as unknown as ProbeStats;
 
 describe('the JSON API', () => {
   const plane = dataPlane();
@@ -82,6 +97,9 @@ describe('the JSON API', () => {
     assert.equal(cache.body['flows'], ROWS);
     assert.equal(cache.body['limit'], API_DEFAULT_ROWS);
     assert.equal((cache.body['entries'] as unknown[]).length, API_DEFAULT_ROWS);
+    const [first, second] = cache.body['entries'] as Record<string, unknown>[];
+    assert.deepEqual([first?.['family'], first?.['source'], first?.['destination']], [4, '10.0.0.0', '10.1.0.0']);
+    assert.deepEqual([second?.['family'], second?.['source'], second?.['destination']], [6, '2001:db8::1', '2001:db8::2']);
     assert.equal(plane.asked.at(-1), API_DEFAULT_ROWS, 'the data plane copies no more than that');
     const accounting = await get('/api/v1/accounting');
     assert.equal(accounting.body['total'], ROWS);

@@ -67,7 +67,8 @@ export type DataPlaneReply =
   | { op: 'accounting'; rows: ArrayBuffer }
   | { op: 'clear'; checkpointEntries: number }
   | { op: 'restore'; added: number; dropped: number }
-  | { op: 'cache'; rows: ArrayBuffer; flows: number; clockMs: number }
+  /** flows: in both caches; ipv4Flows: in IPv4's (IPCAD's views are IPv4's) */
+  | { op: 'cache'; rows: ArrayBuffer; flows: number; ipv4Flows: number; clockMs: number }
   | { op: 'error'; message: string };
 
 /** A flow in a cache snapshot: 21 float64, in this order (IPv6: src and dst 0, the addresses as words 13-20). */

@@ -768,7 +768,7 @@ function cacheSnapshot(limit: number): DataPlaneReply {
   };
   cache.forEachFlow((id) => row(cache, id, 4));
   cache6.forEachFlow((id) => row(cache6, id, 6));
-  return { op: 'cache', rows: rows.buffer, flows: total, clockMs: clock.now };
+  return { op: 'cache', rows: rows.buffer, flows: total, ipv4Flows: cache.flowCount, clockMs: clock.now };
 }
 
 function start(): void {

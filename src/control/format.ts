@@ -78,9 +78,9 @@ export function formatStat(status: IpcadStatus): string {
 const hex = (n: number, width: number): string => n.toString(16).toUpperCase().padStart(width, '0');
 
 /** Cisco's `show ip cache flow` listing (protocol and ports in hex, as IOS prints them). */
-export function formatCache(cache: { flows: CacheFlow[]; total: number; capacity: number; timeouts: { active: number; inactive: number } }): string {
+export function formatCache(cache: { flows: CacheFlow[]; ipv4Total: number; capacity: number; timeouts: { active: number; inactive: number } }): string {
   const lines = [
-    `IP Flow Switching Cache, ${cache.total} active flows, capacity ${cache.capacity}`,
+    `IP Flow Switching Cache, ${cache.ipv4Total} active flows, capacity ${cache.capacity}`,
     `  inactive timeout ${cache.timeouts.inactive} seconds, active timeout ${Math.round(cache.timeouts.active / 60)} minutes`,
     '',
     `${'SrcIf'.padEnd(13)} ${'SrcIPaddress'.padEnd(15)} ${'DstIf'.padEnd(13)} ${'DstIPaddress'.padEnd(15)} Pr SrcP DstP ${'Pkts'.padStart(10)} ${'Bytes'.padStart(14)}`,

@@ -197,7 +197,8 @@ export class IpcadService {
         savedAt: this.savedAt,
       },
       netflow: {
-        cachedFlows: stats.flows.cached,
+        // IPCAD's figure is IPv4's, as its table (the JSON cache view lists both families)
+        cachedFlows: stats.families.ipv4.flowsCached,
         capacity: stats.flows.capacity,
         flowsCreated: stats.flows.created,
         records: stats.export.printedRecords ?? stats.export.records,
@@ -232,7 +233,7 @@ export class IpcadService {
     return reply.checkpointEntries;
   }
 
-  async cache(limit = Number.MAX_SAFE_INTEGER): Promise<{ flows: CacheFlow[]; total: number; capacity: number; timeouts: { active: number; inactive: number } }> {
+  async cache(limit = Number.MAX_SAFE_INTEGER): Promise<{ flows: CacheFlow[]; total: number; ipv4Total: number; capacity: number; timeouts: { active: number; inactive: number } }> {
     const reply = await this.ask({ op: 'cache', limit: Math.min(limit, 2 ** 31) });
     if (reply.op !== 'cache') throw unexpected(reply);
     const f = new Float64Array(reply.rows);
@@ -266,7 +267,7 @@ export class IpcadService {
         tcpFlags: f[o + FlowField.tcpFlags]!,
       });
     }
-    return { flows, total: reply.flows, capacity: this.options.flowCacheCapacity, timeouts: this.options.timeouts };
+    return { flows, total: reply.flows, ipv4Total: reply.ipv4Flows, capacity: this.options.flowCacheCapacity, timeouts: this.options.timeouts };
   }
 
   /** The system's figures for an interface, with 5-minute rates (sampled from the first time it is asked). */
