@@ -649,6 +649,7 @@ function startProgress(
           packets: stats.packets,
           packetsPerSecond: final ? (stats.packets * 1000) / Math.max(1, now - began) : meter.add(now, stats.packets),
           flows: stats.flows.created,
+          ipv6Flows: stats.families.ipv6.flowsCreated,
         },
         terminal.columns(),
       ),

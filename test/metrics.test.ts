@@ -250,19 +250,21 @@ describe('StatusLine', () => {
     counters[sourceCounterBase(0) + SourceCounter.pcapDropped] = 2 ** 32 + 2; // 3 more (running totals, past 2^32)
     counters[DataPlaneCounter.flowCacheBase + FlowCacheStat.created] = 40;
     counters[DataPlaneCounter.flowCacheBase + FlowCacheStat.cached] = 30;
+    counters[DataPlaneCounter.flowCache6Base + FlowCacheStat.cached] = 4;
     exported = exportStats({ datagrams: 10, records: 60 });
     const { message, fields } = status.next(read());
     assert.deepEqual(fields, {
       packetsPerSecond: 1000,
       bitsPerSecond: 1_000_000,
       dropped: 3,
-      flows: 30,
+      flows: 34,
+      ipv6Flows: 4,
       flowsCreatedPerSecond: 20,
       recordsPerSecond: 30,
       datagramsPerSecond: 5,
       exportErrors: 0,
     });
-    assert.equal(message, 'status: 1000 packets/s (1.0 Mbit/s), 3 dropped, 30 flows (20 new/s), 5 datagrams/s (30 records/s)');
+    assert.equal(message, 'status: 1000 packets/s (1.0 Mbit/s), 3 dropped, 34 flows (4 IPv6; 20 new/s), 5 datagrams/s (30 records/s)');
   });
 });
 
@@ -295,12 +297,12 @@ describe('MalformedWatch', () => {
 
 describe('progress bar', () => {
   it('a bar of the bytes read when the size is known; plain figures for a pipe', () => {
-    const line = formatProgress({ bytesRead: 50 * 2 ** 20, size: 200 * 2 ** 20, packets: 1, packetsPerSecond: 1_250_000, flows: 812 }, 100);
+    const line = formatProgress({ bytesRead: 50 * 2 ** 20, size: 200 * 2 ** 20, packets: 1, packetsPerSecond: 1_250_000, flows: 812, ipv6Flows: 0 }, 100);
     assert.equal(line, `[${'#'.repeat(8)}${'-'.repeat(22)}]  25%  50.0/200.0 MiB  1.25M packets/s  812 flows`);
     assert.ok(line.length < 100);
-    const pipe = formatProgress({ bytesRead: undefined, size: undefined, packets: 5, packetsPerSecond: 300, flows: 2 }, 100);
-    assert.equal(pipe, '300 packets/s  2 flows');
-    const narrow = formatProgress({ bytesRead: 1, size: 4, packets: 5, packetsPerSecond: 300, flows: 2 }, 40);
+    const pipe = formatProgress({ bytesRead: undefined, size: undefined, packets: 5, packetsPerSecond: 300, flows: 2, ipv6Flows: 1 }, 100);
+    assert.equal(pipe, '300 packets/s  2 flows (1 IPv6)');
+    const narrow = formatProgress({ bytesRead: 1, size: 4, packets: 5, packetsPerSecond: 300, flows: 2, ipv6Flows: 0 }, 40);
     assert.ok(narrow.length < 40 && narrow.startsWith(' 25%'), narrow);
   });
 

@@ -36,6 +36,8 @@ export interface ProgressFrame {
   packets: number;
   packetsPerSecond: number;
   flows: number;
+  /** of which IPv6 */
+  ipv6Flows: number;
 }
 
 /** One line: a bar of bytes read when the size is known, then packets/s and flows. */
@@ -44,7 +46,7 @@ export function formatProgress(frame: ProgressFrame, columns: number): string {
   const tail = [
     bytesRead === undefined ? '' : size === undefined ? `${formatBytes(bytesRead)} read` : formatBytePair(bytesRead, size),
     `${formatCount(frame.packetsPerSecond)} packets/s`,
-    `${frame.flows} flows`,
+    frame.ipv6Flows > 0 ? `${frame.flows} flows (${frame.ipv6Flows} IPv6)` : `${frame.flows} flows`,
   ]
     .filter((part) => part !== '')
     .join('  ');

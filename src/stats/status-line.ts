@@ -7,6 +7,8 @@ export interface StatusFields {
   /** libpcap drops (kernel and interface) since the previous line (the figures are running totals) */
   dropped: number;
   flows: number;
+  /** of which IPv6 */
+  ipv6Flows: number;
   flowsCreatedPerSecond: number;
   recordsPerSecond: number;
   datagramsPerSecond: number;
@@ -48,6 +50,7 @@ export class StatusLine {
       bitsPerSecond: rate(current.bytes * 8, before.bytes * 8),
       dropped,
       flows: stats.flows.cached,
+      ipv6Flows: stats.families.ipv6.flowsCached,
       flowsCreatedPerSecond: rate(current.created, before.created),
       recordsPerSecond: rate(current.records, before.records),
       datagramsPerSecond: rate(current.datagrams, before.datagrams),
@@ -56,7 +59,7 @@ export class StatusLine {
     const parts = [
       `${fields.packetsPerSecond} packets/s (${formatBits(fields.bitsPerSecond)})`,
       `${fields.dropped} dropped`,
-      `${fields.flows} flows (${fields.flowsCreatedPerSecond} new/s)`,
+      `${fields.flows} flows (${fields.ipv6Flows} IPv6; ${fields.flowsCreatedPerSecond} new/s)`,
       stats.export.printedRecords === undefined
         ? `${fields.datagramsPerSecond} datagrams/s (${fields.recordsPerSecond} records/s)`
         : `${fields.recordsPerSecond} records/s printed`,
