@@ -17,7 +17,7 @@
  * steady-state rate comes from its own summary (packets / read time).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,8 +152,35 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+const RMEM_MAX = '/proc/sys/net/core/rmem_max';
+const SINK_BUFFER = 64 << 20;
+
+/**
+ * The sink asks for a 64 MiB receive buffer; the kernel caps it at net.core.rmem_max
+ * (often 4 MiB), too small for softflowd's unpaced flush of 950k IPFIX records.
+ * As root, raise the cap for the run and put it back after; otherwise say so.
+ */
+function raiseReceiveBufferCap(): () => void {
+  let before: string;
+  try {
+    before = readFileSync(RMEM_MAX, 'utf8').trim();
+  } catch {
+    return () => undefined;
+  }
+  if (Number(before) >= SINK_BUFFER) return () => undefined;
+  try {
+    writeFileSync(RMEM_MAX, String(SINK_BUFFER));
+  } catch {
+    process.stdout.write(`note: net.core.rmem_max is ${before} and cannot be raised here: the sink may drop a burst (counted)\n`);
+    return () => undefined;
+  }
+  return () => writeFileSync(RMEM_MAX, before);
+}
+
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error('run `npm run build` first');
+  const restoreReceiveBufferCap = raiseReceiveBufferCap();
+  process.on('exit', restoreReceiveBufferCap);
   mkdirSync(OUT, { recursive: true });
   const haveSoftflowd = existsSync('/usr/sbin/softflowd');
   const selected = [...CAPTURES, ...(withCurve ? CURVE : [])].filter((c) => only === undefined || only.includes(c.name));
