@@ -96,7 +96,7 @@ describe('a live probe scraped by Prometheus', { skip }, () => {
     for (const field of ['packetsPerSecond', 'dropped', 'flows', 'datagramsPerSecond']) {
       assert.equal(typeof record[field], 'number', field);
     }
-    assert.match(String(record['msg']), /^status: \d+ packets\/s \(.*\), \d+ dropped, \d+ flows \(\d+ new\/s\), \d+ datagrams\/s/);
+    assert.match(String(record['msg']), /^status: \d+ packets\/s \(.*\), \d+ dropped, \d+ flows \(\d+ IPv6; \d+ new\/s\), \d+ datagrams\/s/);
   });
 
   test('Prometheus scrapes it: up == 1, packets > 0, labelled series at 0, dashboard queries valid', async () => {
