@@ -459,3 +459,238 @@ describe('nfcapd receives over v9 and IPFIX what tshark counts, per 5-tuple, bot
     }
   }
 });
+
+// ---------------------------------------------------------------- 2
+
+describe('second readers of the datagrams themselves: ipfixDump and tshark', { skip: toolsSkip }, () => {
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-readers-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  for (const name of ALL_FIXTURES) {
+    test(`${name}: every record read back as tshark counts the capture, no template missing, sequences as the RFCs count`, async () => {
+      const sinks = { 9: await DatagramSink.start(), 10: await DatagramSink.start() };
+      let result: RunResult;
+      const got: Record<Version, Received[]> = { 9: [], 10: [] };
+      try {
+        result = await runProbe(['-r', fixture(name), '-n', `127.0.0.1:${sinks[9].port}/9`, '-n', `127.0.0.1:${sinks[10].port}/10`, '--source-id', '4242']);
+        assert.equal(result.code, 0, result.stderr);
+        for (const version of [9, 10] as const) got[version] = await sinks[version].collect(collectorLine(result, `127.0.0.1:${sinks[version].port}`).datagrams);
+      } finally {
+        await Promise.all([sinks[9].dispose(), sinks[10].dispose()]);
+      }
+      const ref = await reference(fixture(name));
+      const expected = merged(ref.v4, ref.v6);
+      assert.ok(expected.size > 0, 'tshark found flows');
+      const dir = mkdtempSync(join(work, 'run-'));
+      for (const version of [9, 10] as const) {
+        const sent = collectorLine(result, `127.0.0.1:${sinks[version].port}`);
+        assert.equal(got[version].length, sent.datagrams, `v${version}: datagrams received`);
+        // the test's own reader: headers, templates first, sequence numbers
+        const messages = readMessages(got[version]);
+        assertRunMessages(version, messages, 4242);
+        assert.equal(messages.reduce((a, m) => a + m.records.length, 0), sent.records);
+        // tshark: every data set decoded with its template, nothing to say about sequences
+        const dissected = await tsharkCflow(writeDatagramPcap(dir, `v${version}.pcap`, got[version]));
+        assert.deepEqual(dissected.experts, [], `v${version}: tshark's expert info`);
+        assert.deepEqual(dissected.undecodedSets, [], `v${version}: data sets tshark could not decode`);
+        assert.equal(dissected.flowRecords, sent.records);
+        assert.deepEqual(sorted(dissected.totals), sorted(expected), `v${version}: tshark's cflow totals`);
+      }
+      // ipfixDump (libfixbuf): every IPFIX record, no sequence complaint
+      const dump = await ipfixDump(dir, got[10]);
+      assert.equal(dump.stderr.trim(), '', 'ipfixDump said nothing on stderr (it warns on sequence numbers there)');
+      assert.equal(dump.messages, got[10].length);
+      assert.equal(dump.flowRecords, collectorLine(result, `127.0.0.1:${sinks[10].port}`).records);
+      assert.equal(dump.optionsRecords, readMessages(got[10]).filter(carriesTemplates).length);
+      assert.deepEqual(sorted(dump.totals), sorted(expected), "ipfixDump's totals");
+    });
+  }
+
+  test('the checks can fail: a stream without its first datagram, or with one left out, is caught', async () => {
+    const sink = await DatagramSink.start();
+    let got: Received[];
+    try {
+      // 512-byte datagrams: mixed-v4v6.pcap's 24 flows take several
+      const result = await runProbe(['-r', fixture('mixed-v4v6.pcap'), '-n', `127.0.0.1:${sink.port}/10`, '--export-max-bytes', '512']);
+      assert.equal(result.code, 0, result.stderr);
+      got = await sink.collect(collectorLine(result, `127.0.0.1:${sink.port}`).datagrams);
+    } finally {
+      await sink.dispose();
+    }
+    assert.ok(got.length >= 4, `${got.length} datagrams`);
+    const dir = mkdtempSync(join(work, 'broken-'));
+    // no templates: tshark cannot decode the data sets and says so
+    const headless = await tsharkCflow(writeDatagramPcap(dir, 'headless.pcap', got.slice(1)));
+    assert.ok(headless.undecodedSets.length > 0, 'undecoded sets seen');
+    assert.ok(headless.experts.length > 0, 'expert info about the missing templates');
+    // a datagram lost in the middle: tshark and ipfixDump see the sequence jump, and the totals differ
+    const gap = [...got.slice(0, 2), ...got.slice(3)];
+    const dissected = await tsharkCflow(writeDatagramPcap(dir, 'gap.pcap', gap));
+    assert.ok(dissected.experts.some((line) => /sequence/i.test(line)), dissected.experts.join('\n'));
+    const ref = await reference(fixture('mixed-v4v6.pcap'));
+    assert.notDeepEqual(sorted(dissected.totals), sorted(merged(ref.v4, ref.v6)));
+    const dump = await ipfixDump(dir, gap);
+    assert.match(dump.stderr, /sequence/i);
+    assert.throws(() => assertRunMessages(10, readMessages(gap), 0), /sequence/);
+  });
+});
+
+// ---------------------------------------------------------------- 3 (by count)
+
+/** An Ethernet + IPv6 + UDP frame with `payload` bytes of payload (UDP checksum left 0: no reader checks it). */
+function udp6Frame(src: string, dst: string, sport: number, dport: number, payload: number): Uint8Array {
+  const frame = Buffer.alloc(14 + 40 + 8 + payload);
+  frame.set([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1], 0);
+  frame.writeUInt16BE(0x86dd, 12);
+  frame.writeUInt32BE(0x60000000 | (sport & 0xfffff), 14);
+  frame.writeUInt16BE(8 + payload, 18);
+  frame[20] = 17;
+  frame[21] = 64;
+  frame.set(ipv6ToBytes(src), 22);
+  frame.set(ipv6ToBytes(dst), 38);
+  frame.writeUInt16BE(sport, 54);
+  frame.writeUInt16BE(dport, 56);
+  frame.writeUInt16BE(8 + payload, 58);
+  return frame;
+}
+
+/** Many short UDP flows of both families, interleaved: many datagrams of both data templates. */
+function manyFlowsCapture(path: string, flows: number): void {
+  const frames: TimedFrame[] = [];
+  for (let i = 0; i < flows; i++) {
+    const time = 1_767_225_600 + i / 100;
+    frames.push({ time, frame: udpFrame(`10.1.${i >> 8}.${i & 0xff}`, '192.0.2.9', 10_000 + i, 53, 20 + (i % 50)) });
+    frames.push({ time: time + 0.001, frame: udp6Frame(`2001:db8:1::${(i + 1).toString(16)}`, '2001:db8:2::9', 20_000 + i, 443, 30 + (i % 70)) });
+  }
+  writeFileSync(path, pcapBytes(1, frames));
+}
+
+describe('template refresh by count, end to end', { skip: toolsSkip }, () => {
+  const work = mkdtempSync(join(tmpdir(), 'flowprobe-refresh-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  test('--template-refresh-packets 3, --export-max-bytes 512: templates in exactly every 3rd datagram, v9 and IPFIX', async () => {
+    const capture = join(work, 'many.pcap');
+    manyFlowsCapture(capture, 300);
+    const sinks = { 9: await DatagramSink.start(), 10: await DatagramSink.start() };
+    const got: Record<Version, Received[]> = { 9: [], 10: [] };
+    let result: RunResult;
+    try {
+      result = await runProbe([
+        '-r', capture, '-n', `127.0.0.1:${sinks[9].port}/9`, '-n', `127.0.0.1:${sinks[10].port}/10`,
+        '--template-refresh-packets', '3', '--export-max-bytes', '512', '--source-id', '7',
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      for (const version of [9, 10] as const) got[version] = await sinks[version].collect(collectorLine(result, `127.0.0.1:${sinks[version].port}`).datagrams);
+    } finally {
+      await Promise.all([sinks[9].dispose(), sinks[10].dispose()]);
+    }
+    const ref = await reference(capture);
+    assert.equal(ref.v4.size, 300);
+    assert.equal(ref.v6.size, 300);
+    for (const version of [9, 10] as const) {
+      const datagrams = got[version];
+      assert.ok(datagrams.length >= 60, `v${version}: ${datagrams.length} datagrams`);
+      for (const d of datagrams) assert.ok(d.bytes.length <= 512, `a ${d.bytes.length}-byte datagram`);
+      const messages = readMessages(datagrams);
+      assertRunMessages(version, messages, 7);
+      assertTemplatesEvery(messages, 3);
+      assert.deepEqual(sorted(messageTotals(messages)), sorted(merged(ref.v4, ref.v6)));
+      const dissected = await tsharkCflow(writeDatagramPcap(work, `v${version}.pcap`, datagrams));
+      assert.deepEqual(dissected.experts, []);
+      assert.deepEqual(sorted(dissected.totals), sorted(merged(ref.v4, ref.v6)));
+    }
+  });
+
+  test('the every-3rd check fails on a stream with a datagram left out', () => {
+    const messages = Array.from({ length: 9 }, (_, i) => ({ templatesDefined: i % 3 === 0 ? [256] : [] }) as unknown as DecodedMessage);
+    assertTemplatesEvery(messages, 3);
+    assert.throws(() => assertTemplatesEvery([...messages.slice(0, 4), ...messages.slice(5)], 3), /templates/);
+  });
+});
+
+// ---------------------------------------------------------------- 4
+
+describe('a probe restart: both runs stored by one nfcapd', { skip: toolsSkip }, () => {
+  for (const version of [9, 10] as const) {
+    test(`${version === 9 ? 'NetFlow v9' : 'IPFIX'}: same source id, templates at once, sequence from 0 again; nfdump has both runs' flows`, async () => {
+      const nfcapd = await Nfcapd.start();
+      const runs = ['mixed-v4v6.pcap', 'ipv6.pcap', 'mixed-v4v6.pcap'];
+      try {
+        const perRun: DecodedMessage[][] = [];
+        for (const name of runs) {
+          const sink = await DatagramSink.start();
+          try {
+            const result = await runProbe(['-r', fixture(name), '-n', `127.0.0.1:${nfcapd.port}/${version}`, '-n', `127.0.0.1:${sink.port}/${version}`, '--source-id', '99']);
+            assert.equal(result.code, 0, result.stderr);
+            const sent = collectorLine(result, `127.0.0.1:${sink.port}`);
+            assert.deepEqual(collectorLine(result, `127.0.0.1:${nfcapd.port}`), sent, 'both collectors were sent the same');
+            // the sink sees what nfcapd was sent: each run starts with templates, sequence 0
+            const messages = readMessages(await sink.collect(sent.datagrams));
+            assert.equal(messages.length, sent.datagrams);
+            assertRunMessages(version, messages, 99);
+            perRun.push(messages);
+          } finally {
+            await sink.dispose();
+          }
+        }
+        const log = await nfcapd.stop();
+        const refs = await Promise.all(runs.map((name) => reference(fixture(name))));
+        const expected = merged(...refs.flatMap((r) => [r.v4, r.v6]));
+        assert.deepEqual(sorted(await nfcapd.totals()), sorted(asNfdumpStores(expected, version)));
+        const stat = await nfcapd.stat();
+        assert.equal(stat['Flows'], perRun.flat().reduce((a, m) => a + m.records.length, 0));
+        assert.match(log, /Bad Packets: 0/, log);
+      } finally {
+        await nfcapd.dispose();
+      }
+    });
+  }
+});
+
+// ---------------------------------------------------------------- 5
+
+describe('NetFlow v5 beside IPv6', { skip: toolsSkip }, () => {
+  test('-n A (v5 by default): A has exactly the IPv4 flows; the IPv6 flows are counted as not exported, warned about once', async () => {
+    const nfcapd = await Nfcapd.start();
+    try {
+      const result = await runProbe(['-r', fixture('mixed-v4v6.pcap'), '-n', `127.0.0.1:${nfcapd.port}`]);
+      assert.equal(result.code, 0, result.stderr);
+      const log = await nfcapd.stop();
+      assert.match(log, /Sequence Errors: 0, Bad Packets: 0/, log);
+      const ref = await reference(fixture('mixed-v4v6.pcap'));
+      assert.ok(ref.v4.size > 0 && ref.v6.size > 0, 'both families in the fixture');
+      assert.deepEqual(sorted(await nfcapd.totals()), sorted(ref.v4));
+      const summary = summaryText(result.stderr);
+      assert.equal(summaryNumber(summary, /flows not exported: ipv6_needs_v9_or_ipfix (\d+) \(/), ref.v6.size, summary);
+      assert.equal(summaryNumber(summary, /  IPv6: \d+ packets \(\d+ IP bytes\), (\d+) flows/), ref.v6.size);
+      assertFamilyLines(result, ref);
+      const warnings = logRecords(result.stderr).filter((r) => r.level === 40 && /IPv6/.test(r.msg));
+      assert.equal(warnings.length, 1, warnings.map((w) => w.msg).join('\n'));
+      assert.match(warnings[0]!.msg, /--export-version 9 or 10/);
+    } finally {
+      await nfcapd.dispose();
+    }
+  });
+
+  test('-n A/5 -n B/9 -n C/10 at once: A has the IPv4 flows, B and C both families, all exact', async () => {
+    const nfcapd = { 5: await Nfcapd.start(), 9: await Nfcapd.start(), 10: await Nfcapd.start() };
+    try {
+      const result = await runProbe(['-r', fixture('mixed-v4v6.pcap'), ...([5, 9, 10] as const).flatMap((v) => ['-n', `127.0.0.1:${nfcapd[v].port}/${v}`])]);
+      assert.equal(result.code, 0, result.stderr);
+      const ref = await reference(fixture('mixed-v4v6.pcap'));
+      for (const version of [5, 9, 10] as const) {
+        const log = await nfcapd[version].stop();
+        assert.match(log, /Sequence Errors: \d+, Bad Packets: 0/, log);
+        if (version !== 10) assert.match(log, /Sequence Errors: 0,/, log);
+        const expected = version === 5 ? ref.v4 : merged(ref.v4, ref.v6);
+        assert.deepEqual(sorted(await nfcapd[version].totals()), sorted(asNfdumpStores(expected, version)), `collector /${version}`);
+        const sent = collectorLine(result, `127.0.0.1:${nfcapd[version].port}`);
+        assert.equal((await nfcapd[version].stat())['Flows'], sent.records, `collector /${version}: records sent`);
+      }
+      assertFamilyLines(result, ref);
+    } finally {
+      await Promise.all(Object.values(nfcapd).map((n) => n.dispose()));
+    }
+  });
+});
