@@ -482,6 +482,10 @@ describe('second readers of the datagrams themselves: ipfixDump and tshark', { s
       const expected = merged(ref.v4, ref.v6);
       assert.ok(expected.size > 0, 'tshark found flows');
       const dir = mkdtempSync(join(work, 'run-'));
+      const dissections = {
+        9: tsharkCflow(writeDatagramPcap(dir, 'v9.pcap', got[9])),
+        10: tsharkCflow(writeDatagramPcap(dir, 'v10.pcap', got[10])),
+      };
       for (const version of [9, 10] as const) {
         const sent = collectorLine(result, `127.0.0.1:${sinks[version].port}`);
         assert.equal(got[version].length, sent.datagrams, `v${version}: datagrams received`);
@@ -490,7 +494,7 @@ describe('second readers of the datagrams themselves: ipfixDump and tshark', { s
         assertRunMessages(version, messages, 4242);
         assert.equal(messages.reduce((a, m) => a + m.records.length, 0), sent.records);
         // tshark: every data set decoded with its template, nothing to say about sequences
-        const dissected = await tsharkCflow(writeDatagramPcap(dir, `v${version}.pcap`, got[version]));
+        const dissected = await dissections[version];
         assert.deepEqual(dissected.experts, [], `v${version}: tshark's expert info`);
         assert.deepEqual(dissected.undecodedSets, [], `v${version}: data sets tshark could not decode`);
         assert.equal(dissected.flowRecords, sent.records);
@@ -692,6 +696,124 @@ describe('NetFlow v5 beside IPv6', { skip: toolsSkip }, () => {
       assertFamilyLines(result, ref);
     } finally {
       await Promise.all(Object.values(nfcapd).map((n) => n.dispose()));
+    }
+  });
+});
+
+// ---------------------------------------------------------------- 3 (by time) and 6: live, on a veth pair
+
+/** Scrape the probe's metrics from inside the namespace. */
+async function scrape(ns: string, address: string): Promise<string> {
+  const script = `fetch('http://${address}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t), () => {})`;
+  return (await run('ip', ['netns', 'exec', ns, process.execPath, '-e', script])).stdout;
+}
+
+describe('live, IPv6 and IPFIX over a veth pair between network namespaces', { skip: needsRoot('network namespaces') || needsTool('tcpreplay', 'tcpreplay') || toolsSkip }, () => {
+  const net = new VethPair('6');
+  namespaceForSuite(net, 'live-v6');
+  before(() => {
+    // IPv6 off in both namespaces before the pair is made again: the kernel sends no
+    // neighbour / router solicitation or MLD of its own, so every captured flow is the fixtures'
+    execFileSync('ip', ['-n', net.nsA, 'link', 'del', net.ifA]);
+    for (const ns of [net.nsA, net.nsB]) {
+      for (const scope of ['all', 'default']) execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${scope}.disable_ipv6=1`]);
+    }
+    net.link();
+  });
+
+  test('the veth pair has no IPv6 of its own', async () => {
+    for (const [ns, dev] of [
+      [net.nsA, net.ifA],
+      [net.nsB, net.ifB],
+    ] as const) {
+      const shown = await run('ip', ['-n', ns, '-6', 'addr', 'show', 'dev', dev]);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.equal(shown.stdout.trim(), '', `${dev} has no IPv6 address`);
+    }
+  });
+
+  test('ipv6.pcap and mixed-v4v6.pcap replayed: nfcapd (IPFIX) holds every flow tshark counts in the files, and no other', async () => {
+    const files = ['ipv6.pcap', 'mixed-v4v6.pcap'].map(fixture);
+    const frames = (await Promise.all(files.map(tsharkPacketCount))).reduce((a, b) => a + b, 0);
+    const nfcapd = await Nfcapd.start({ prefix: net.exec(net.nsB), port: 2055 });
+    const metrics = '127.0.0.1:9464';
+    const probe = startProbe(['-i', net.ifB, '-n', `127.0.0.1:${nfcapd.port}/10`, '--metrics-listen', metrics, '--status-interval', '0'], { prefix: net.exec(net.nsB) });
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 30_000, 'the probe to open the capture');
+      const replay = await run('ip', ['netns', 'exec', net.nsA, 'tcpreplay', '-q', '-i', net.ifA, ...files]);
+      assert.equal(replay.code, 0, replay.stderr);
+      const captured = new RegExp(`^flowprobe_capture_packets_total\\{interface="${net.ifB}"\\} (\\d+)`, 'm');
+      await waitFor(async () => Number(captured.exec(await scrape(net.nsB, metrics))?.[1] ?? 0) >= frames, 60_000, `the probe to count ${frames} frames`);
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      const log = await nfcapd.stop();
+      assert.match(log, /Bad Packets: 0/, log);
+      const refs = await Promise.all(files.map(reference));
+      const expected = merged(...refs.flatMap((r) => [r.v4, r.v6]));
+      assert.ok([...expected.keys()].some((k) => k.startsWith('fe80:')), 'link-local flows in the fixtures too (neighbour discovery)');
+      assert.deepEqual(sorted(await nfcapd.totals()), sorted(asNfdumpStores(expected, 10)));
+      assert.equal(summaryNumber(summaryText(result.stderr), /packets captured: (\d+)/), frames, 'nothing else was captured');
+    } finally {
+      await stopped(probe);
+      await nfcapd.dispose();
+    }
+  });
+
+  test('--template-refresh-seconds 1: the templates again once a second has passed, never sooner (v9 and IPFIX)', async () => {
+    const sinks = { 9: await DatagramSink.start({ prefix: net.exec(net.nsB), port: 2056 }), 10: await DatagramSink.start({ prefix: net.exec(net.nsB), port: 2057 }) };
+    const probe = startProbe(
+      [
+        '-i', net.ifB, '-n', `127.0.0.1:${sinks[9].port}/9`, '-n', `127.0.0.1:${sinks[10].port}/10`, '--metrics-listen', 'off', '--status-interval', '0',
+        '--template-refresh-seconds', '1', '--template-refresh-packets', '1000000', '--inactive-timeout', '1',
+      ],
+      { prefix: net.exec(net.nsB) },
+    );
+    const got: Record<Version, Received[]> = { 9: [], 10: [] };
+    try {
+      await waitFor(() => probe.stderrSoFar().includes('capturing on'), 30_000, 'the probe to open the capture');
+      // a new flow every 150 ms for 4.5 s: flows end (1 s idle) and go out all along
+      const sender = `
+        const s = require('node:dgram').createSocket('udp4');
+        s.bind(0, '${net.addrA}', async () => {
+          for (let i = 0; i < 30; i++) {
+            await new Promise((r) => s.send(Buffer.alloc(40), 6000 + i, '${net.addrB}', r));
+            await new Promise((r) => setTimeout(r, 150));
+          }
+          s.close();
+        });`;
+      const sent = await run('ip', ['netns', 'exec', net.nsA, process.execPath, '-e', sender]);
+      assert.equal(sent.code, 0, sent.stderr);
+      await new Promise((r) => setTimeout(r, 2500)); // the last flows time out and go
+      probe.child.kill('SIGTERM');
+      const result = await probe.result;
+      assert.equal(result.code, 0, result.stderr);
+      for (const version of [9, 10] as const) got[version] = await sinks[version].collect(collectorLine(result, `127.0.0.1:${sinks[version].port}`).datagrams);
+    } finally {
+      await stopped(probe);
+      await Promise.all([sinks[9].dispose(), sinks[10].dispose()]);
+    }
+    for (const version of [9, 10] as const) {
+      const datagrams = got[version];
+      const messages = readMessages(datagrams);
+      assertRunMessages(version, messages, 0);
+      const keys = [...messageTotals(messages).keys()].filter((k) => k.startsWith(`${net.addrA} ${net.addrB} 17 `));
+      assert.equal(keys.length, 30, `v${version}: the 30 flows`);
+      // the sink's clock: a few ms after the probe's; 100 ms either way is left for that
+      let last = datagrams[0]!.atMs;
+      let refreshes = 0;
+      messages.forEach((m, i) => {
+        if (i === 0) return;
+        const since = datagrams[i]!.atMs - last;
+        if (carriesTemplates(m)) {
+          assert.ok(since >= 900, `v${version} datagram ${i}: templates again after ${since} ms`);
+          last = datagrams[i]!.atMs;
+          refreshes++;
+        } else {
+          assert.ok(since < 1100, `v${version} datagram ${i}: ${since} ms after the templates, without them`);
+        }
+      });
+      assert.ok(refreshes >= 2, `v${version}: ${refreshes} refreshes in ${datagrams.length} datagrams over ${Math.round(datagrams.at(-1)!.atMs - datagrams[0]!.atMs)} ms`);
     }
   });
 });
