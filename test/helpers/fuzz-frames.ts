@@ -32,6 +32,7 @@
 import { LinkType } from '../../src/capture/link-type.js';
 import { DecodeResult, PortsUnavailable, SKIP_REASONS } from '../../src/decode/decode.js';
 import { prng } from './synthetic-pcap.js';
+import { ipv6ToString } from '../../src/export/flow-records.js';
 
 /** The link types fuzzed, with the number a pcap file's header gives each. */
 export const FUZZ_LINK_TYPES = [
@@ -145,28 +146,12 @@ const PORTLESS_PROTOCOLS = [2, 47, 50, 51, 0, 4, 41, 89, 103, 112, 253, 255];
 const TRANSPORT_BYTES: Record<number, number> = { [TCP]: 20, [UDP]: 8, [UDPLITE]: 8, [SCTP]: 12, [ICMP]: 8 };
 const TRANSPORT_BYTES6: Record<number, number> = { [TCP]: 20, [UDP]: 8, [UDPLITE]: 8, [SCTP]: 12, [ICMPV6]: 8 };
 
-/** An IPv6 address given as four int32 words in RFC 5952 text (as tshark and nfdump print it; no IPv4-mapped form). */
+/** RFC 5952 text of an address held as four big-endian 32-bit words (as the decoder keeps it). */
 export function ipv6String(words: ArrayLike<number>): string {
-  const groups: number[] = [];
-  for (let k = 0; k < 4; k++) groups.push((words[k]! >>> 16) & 0xffff, words[k]! & 0xffff);
-  // the longest run of two or more zero groups (the first of equal ones) becomes "::"
-  let best = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      best = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number): string => groups.slice(from, to).map((g) => g.toString(16)).join(':');
-  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLength, 8)}`;
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  for (let k = 0; k < 4; k++) view.setUint32(4 * k, words[k]! >>> 0);
+  return ipv6ToString(bytes);
 }
 
 function linkHeaderBytes(linkType: number): number {

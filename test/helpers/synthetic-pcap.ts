@@ -1,4 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { ipv6ToString } from '../../src/export/flow-records.js';
 
 /**
  * Writes large pcap files of Ethernet/IPv4 (or, with `family: 6`, Ethernet/IPv6)
@@ -127,26 +128,7 @@ export function flowTuple6(index: number): { src: Uint8Array; dst: Uint8Array; s
 
 /** RFC 5952 text (lower case, longest run of two or more zero words as ::). */
 export function ipv6String(addr: Uint8Array): string {
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((addr[i]! << 8) | addr[i + 1]!);
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = words.map((w) => w.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
+  return ipv6ToString(addr);
 }
 
 /** flowKeyOf for flowTuple6 */
