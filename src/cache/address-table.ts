@@ -27,6 +27,9 @@ export class AddressTable {
   private freeHead = -1;
   private nextFreshId = 0;
   private size = 0;
+  /** warm(): the batch's address hashes, and what its loads read (unused but kept) */
+  private readonly warmHashes = new Int32Array(64);
+  private warmed = 0;
   /** open addressing, linear probing: id + 1 per slot, 0 empty */
   private index: Int32Array;
   private indexMask: number;
@@ -55,10 +58,15 @@ export class AddressTable {
    * forgetReleased() unless a flow holds it by then. Returns -1 when full.
    */
   intern(words: Int32Array): number {
-    const w0 = words[0]!;
-    const w1 = words[1]!;
-    const w2 = words[2]!;
-    const w3 = words[3]!;
+    return this.internAt(words, 0);
+  }
+
+  /** intern() of the four words at `offset` of `words`. */
+  internAt(words: Int32Array, offset: number): number {
+    const w0 = words[offset]!;
+    const w1 = words[offset + 1]!;
+    const w2 = words[offset + 2]!;
+    const w3 = words[offset + 3]!;
     const hash = hashAddress(w0, w1, w2, w3);
     const index = this.index;
     const mask = this.indexMask;
@@ -89,6 +97,34 @@ export class AddressTable {
     this.queueRelease(id);
     if (this.size * 2 > mask + 1) this.growIndex();
     return id;
+  }
+
+  /**
+   * Bring into the CPU's cache the index slots and stored words that interning
+   * the first `addresses` addresses (up to 32) of each array (four words each) will read: the loads
+   * are independent, so their misses overlap (as FlowCache.warm). A hint only.
+   */
+  warm(src: Int32Array, dst: Int32Array, addresses: number): void {
+    const count = Math.min(addresses, this.warmHashes.length >> 1);
+    const index = this.index;
+    const mask = this.indexMask;
+    const hashes = this.warmHashes;
+    let touched = 0;
+    for (let i = 0; i < count; i++) {
+      const o = i << 2;
+      const a = hashAddress(src[o]!, src[o + 1]!, src[o + 2]!, src[o + 3]!);
+      const b = hashAddress(dst[o]!, dst[o + 1]!, dst[o + 2]!, dst[o + 3]!);
+      hashes[2 * i] = a;
+      hashes[2 * i + 1] = b;
+      touched ^= index[a & mask]! ^ index[b & mask]!;
+    }
+    const stored = this.words;
+    for (let i = 0; i < 2 * count; i++) {
+      const entry = index[hashes[i]! & mask]!;
+      if (entry !== 0) touched ^= stored[(entry - 1) << 2]!;
+    }
+    // kept, so the compiler cannot drop the loads as unused
+    this.warmed = touched;
   }
 
   /** A new flow holds the address. */

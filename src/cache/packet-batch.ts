@@ -22,6 +22,13 @@ export class PacketBatch {
   readonly tcpFlags = new Int32Array(PacketBatch.SIZE);
   /** FlowCache.account's attributes (the VLAN id) */
   readonly attributes = new Int32Array(PacketBatch.SIZE);
+  /**
+   * An IPv6 batch only: each packet's addresses as four big-endian words each
+   * (DecodedPacket's src6/dst6); srcAddr and dstAddr then hold their AddressTable
+   * ids, once interned.
+   */
+  readonly src6 = new Int32Array(PacketBatch.SIZE * 4);
+  readonly dst6 = new Int32Array(PacketBatch.SIZE * 4);
   /** when each packet is accounted (ms, never decreasing) */
   readonly time = new Float64Array(PacketBatch.SIZE);
   /**

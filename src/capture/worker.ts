@@ -97,10 +97,11 @@ const cache = new FlowCache(
 );
 /**
  * IPv6 flows: a cache of their own, keyed by address ids (AddressTable), so
- * IPv4's packet path is untouched. Each flow holds two ids and a packet interns
- * at most two more before they are held or forgotten: the table never fills.
+ * IPv4's packet path is untouched. Each flow holds two ids, and a batch of
+ * packets interns at most two each before they are held or forgotten: the table
+ * never fills.
  */
-const addresses = new AddressTable(2 * config.maxFlows + 2);
+const addresses = new AddressTable(2 * config.maxFlows + 2 * PacketBatch.SIZE);
 const batcher6 = new Ipv6RecordBatcher(addresses, clock, postBatch);
 const cache6 = new FlowCache(
   config.maxFlows,
@@ -175,6 +176,8 @@ const header = new Uint32Array(headerBuffer.buffer, headerBuffer.byteOffset, 4);
 const packet = new DecodedPacket();
 /** decoded packets not yet accounted (see PacketBatch); empty between two reads */
 const batch = new PacketBatch();
+/** the same for IPv6 packets; at most one of the two holds packets at any time */
+const batch6 = new PacketBatch();
 let packetsSinceCheck = 0;
 /** the capture is closing: a file stops reading, live handles are closed */
 let stopping = false;
@@ -228,8 +231,8 @@ function handleFrame(
     counters[DataPlaneCounter.clockBackwards]! += 1;
     batch.latestTime = floor;
   }
-  // The clock moves with every frame, but never past a packet still waiting in the batch.
-  if (batch.count === 0) clock.now = batch.latestTime;
+  // The clock moves with every frame, but never past a packet still waiting in a batch.
+  if (batch.count === 0 && batch6.count === 0) clock.now = batch.latestTime;
   const result = decodeFrame(data, caplen, wirelen, currentLinkType, packet, start);
   if (result === DecodeResult.ok) {
     if (packet.portsUnavailable !== 0) {
@@ -239,7 +242,9 @@ function handleFrame(
     if (ifIndex >>> 16 !== 0) cutIfIndex(ifIndex);
     if (packet.family === 6) {
       accountIpv6(ifIndex);
-    } else if (batch.count === 0 && !cache.worthWarming) {
+    } else if (batch6.count !== 0 || (batch.count === 0 && !cache.worthWarming)) {
+      // (IPv6 packets waiting go first: the clock never goes back)
+      if (batch6.count !== 0) accountBatch6();
       counters[DataPlaneCounter.ipv4Packets]! += 1;
       counters[DataPlaneCounter.ipv4Octets]! += packet.ipLength;
       // A table that fits in the CPU's caches gains nothing from a batch: straight in.
@@ -330,33 +335,81 @@ function accountPacket(
 
 /**
  * The decoded IPv6 packet into the IPv6 cache, at the latest packet's time (the
- * IPv4 packets waiting in the batch go first: the clock never goes back). The
+ * IPv4 packets waiting in their batch go first: the clock never goes back). Once
+ * the IPv6 cache outgrows the CPU's caches, packets gather in batch6 so that the
+ * address table and the cache can warm what they will read (accountBatch6). The
  * IPCAD accounting table is IPv4's, as IPCAD's.
  */
 function accountIpv6(ifIndex: number): void {
   if (batch.count !== 0) accountBatch();
-  clock.now = batch.latestTime;
   counters[DataPlaneCounter.ipv6Packets]! += 1;
   counters[DataPlaneCounter.ipv6Octets]! += packet.ipLength;
-  const src = addresses.intern(packet.src6);
-  const dst = addresses.intern(packet.dst6);
-  cache6.account(
-    src,
-    dst,
-    packet.srcPort,
-    packet.dstPort,
-    packet.protocol,
-    packet.tos,
-    ifIndex,
-    packet.ipLength,
-    packet.tcpFlags,
-    ipv6FlowAttributes(packet.vlanId, packet.flowLabel),
-  );
+  const attributes = ipv6FlowAttributes(packet.vlanId, packet.flowLabel);
+  if (batch6.count === 0 && !cache6.worthWarming) {
+    clock.now = batch.latestTime;
+    const src = addresses.intern(packet.src6);
+    const dst = addresses.intern(packet.dst6);
+    accountIpv6Packet(src, dst, packet.srcPort, packet.dstPort, packet.protocol, packet.tos, ifIndex, packet.ipLength, packet.tcpFlags, attributes);
+    addresses.forgetReleased();
+    return;
+  }
+  const i = batch6.count;
+  batch6.src6.set(packet.src6, i << 2);
+  batch6.dst6.set(packet.dst6, i << 2);
+  batch6.srcPort[i] = packet.srcPort;
+  batch6.dstPort[i] = packet.dstPort;
+  batch6.protocol[i] = packet.protocol;
+  batch6.tos[i] = packet.tos;
+  batch6.ifIndex[i] = ifIndex;
+  batch6.octets[i] = packet.ipLength;
+  batch6.tcpFlags[i] = packet.tcpFlags;
+  batch6.attributes[i] = attributes;
+  batch6.time[i] = batch.latestTime;
+  if ((batch6.count = i + 1) === PacketBatch.SIZE) accountBatch6();
+}
+
+/** One IPv6 packet into the IPv6 cache at clock.now; a new flow holds its two addresses. */
+function accountIpv6Packet(
+  src: number,
+  dst: number,
+  srcPort: number,
+  dstPort: number,
+  protocol: number,
+  tos: number,
+  ifIndex: number,
+  octets: number,
+  tcpFlags: number,
+  attributes: number,
+): void {
+  cache6.account(src, dst, srcPort, dstPort, protocol, tos, ifIndex, octets, tcpFlags, attributes);
   if (cache6.createdLast) {
     addresses.hold(src);
     addresses.hold(dst);
   }
+}
+
+/**
+ * The IPv6 batch: warm the address table, intern every packet's addresses, warm
+ * the cache, then account each packet at its own time. Ids interned here stay
+ * valid to the end of the batch: nothing is forgotten before forgetReleased().
+ */
+function accountBatch6(): void {
+  const n = batch6.count;
+  if (n === 0) return;
+  const { src6, dst6, srcAddr, dstAddr, srcPort, dstPort, protocol, tos, ifIndex, octets, tcpFlags, attributes, time } = batch6;
+  addresses.warm(src6, dst6, n);
+  for (let i = 0; i < n; i++) {
+    srcAddr[i] = addresses.internAt(src6, i << 2);
+    dstAddr[i] = addresses.internAt(dst6, i << 2);
+  }
+  cache6.warm(batch6);
+  for (let i = 0; i < n; i++) {
+    clock.now = time[i]!;
+    accountIpv6Packet(srcAddr[i]!, dstAddr[i]!, srcPort[i]!, dstPort[i]!, protocol[i]!, tos[i]!, ifIndex[i]!, octets[i]!, tcpFlags[i]!, attributes[i]!);
+  }
+  batch6.count = 0;
   addresses.forgetReleased();
+  if (batch.latestTime > clock.now) clock.now = batch.latestTime;
 }
 
 /**
@@ -365,6 +418,8 @@ function accountIpv6(ifIndex: number): void {
  * whenever a read ends, so nothing waits between two reads.
  */
 function accountBatch(): void {
+  // at most one batch holds packets: IPv6's first, should it be that one
+  if (batch6.count !== 0) accountBatch6();
   const n = batch.count;
   if (n !== 0) {
     cache.warm(batch);
@@ -536,7 +591,7 @@ function sampleLiveClock(advance: boolean): void {
   const now = liveClock.sample();
   clock.wallOffset = liveClock.wallOffset;
   // never past a packet still waiting in the batch (see handleFrame)
-  if (advance && batch.count === 0 && now > clock.now) clock.now = now;
+  if (advance && batch.count === 0 && batch6.count === 0 && now > clock.now) clock.now = now;
 }
 
 function refreshPcapStats(): void {
