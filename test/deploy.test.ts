@@ -304,14 +304,17 @@ describe('--on-interface-loss retry: the interface goes and comes back', { skip 
       // two status lines and a scrape after the new handle's first figures (the worker reads them every second)
       const linesBefore = statusDrops().length;
       await waitFor(() => statusDrops().length >= linesBefore + 2, 10_000, 'two more status lines');
-      const after = await scrape();
-      assert.equal(after.get(kernel), dropped, 'the drops before the loss, and none since');
-      assert.equal(statusDropped(), dropped, `status lines' drops: ${statusDrops().join(' ')}`);
+      // The new handle counts from 0 and adds to the old one's total. Its ring is as
+      // small (-B 65536): on a busy machine it may drop a few of the packets sent since
+      // (seen in CI: 1 and 8), so the total may grow by those, never wrap.
+      const total = (await scrape()).get(kernel)!;
+      assert.ok(total >= dropped && total - dropped <= 200, `the drops before the loss (${dropped}) and at most a few since: ${total}`);
+      await waitFor(() => statusDropped() === total, 10_000, `status lines with the ${total} drops`);
       probe.child.kill('SIGTERM');
       const result = await probe.result;
       assert.equal(result.code, 0, result.stderr);
       const summary = summaryText(result.stderr);
-      const received = Number(new RegExp(`${net.ifB} libpcap: received (\\d+), dropped ${dropped},`).exec(summary)?.[1]);
+      const received = Number(new RegExp(`${net.ifB} libpcap: received (\\d+), dropped ${total},`).exec(summary)?.[1]);
       const captured = Number(/packets captured: (\d+)/.exec(summary)?.[1]);
       // both handles' packets: libpcap's figures added up over the reopen
       assert.ok(captured > 100 && received >= captured, summary);
