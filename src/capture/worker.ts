@@ -242,40 +242,40 @@ function handleFrame(
     if (ifIndex >>> 16 !== 0) cutIfIndex(ifIndex);
     if (packet.family === 6) {
       accountIpv6(ifIndex);
-    } else if (batch6.count !== 0 || (batch.count === 0 && !cache.worthWarming)) {
-      // (IPv6 packets waiting go first: the clock never goes back)
-      if (batch6.count !== 0) accountBatch6();
-      counters[DataPlaneCounter.ipv4Packets]! += 1;
-      counters[DataPlaneCounter.ipv4Octets]! += packet.ipLength;
-      // A table that fits in the CPU's caches gains nothing from a batch: straight in.
-      accountPacket(
-        packet.srcAddr | 0,
-        packet.dstAddr | 0,
-        packet.srcPort,
-        packet.dstPort,
-        packet.protocol,
-        packet.tos,
-        ifIndex,
-        packet.ipLength,
-        packet.tcpFlags,
-        packet.vlanId,
-      );
     } else {
       counters[DataPlaneCounter.ipv4Packets]! += 1;
       counters[DataPlaneCounter.ipv4Octets]! += packet.ipLength;
-      const i = batch.count;
-      batch.srcAddr[i] = packet.srcAddr | 0;
-      batch.dstAddr[i] = packet.dstAddr | 0;
-      batch.srcPort[i] = packet.srcPort;
-      batch.dstPort[i] = packet.dstPort;
-      batch.protocol[i] = packet.protocol;
-      batch.tos[i] = packet.tos;
-      batch.ifIndex[i] = ifIndex;
-      batch.octets[i] = packet.ipLength;
-      batch.tcpFlags[i] = packet.tcpFlags;
-      batch.attributes[i] = packet.vlanId;
-      batch.time[i] = batch.latestTime;
-      if ((batch.count = i + 1) === PacketBatch.SIZE) accountBatch();
+      if (batch6.count !== 0 || (batch.count === 0 && !cache.worthWarming)) {
+        // (IPv6 packets waiting go first: the clock never goes back)
+        if (batch6.count !== 0) accountBatch6();
+        // A table that fits in the CPU's caches gains nothing from a batch: straight in.
+        accountPacket(
+          packet.srcAddr | 0,
+          packet.dstAddr | 0,
+          packet.srcPort,
+          packet.dstPort,
+          packet.protocol,
+          packet.tos,
+          ifIndex,
+          packet.ipLength,
+          packet.tcpFlags,
+          packet.vlanId,
+        );
+      } else {
+        const i = batch.count;
+        batch.srcAddr[i] = packet.srcAddr | 0;
+        batch.dstAddr[i] = packet.dstAddr | 0;
+        batch.srcPort[i] = packet.srcPort;
+        batch.dstPort[i] = packet.dstPort;
+        batch.protocol[i] = packet.protocol;
+        batch.tos[i] = packet.tos;
+        batch.ifIndex[i] = ifIndex;
+        batch.octets[i] = packet.ipLength;
+        batch.tcpFlags[i] = packet.tcpFlags;
+        batch.attributes[i] = packet.vlanId;
+        batch.time[i] = batch.latestTime;
+        if ((batch.count = i + 1) === PacketBatch.SIZE) accountBatch();
+      }
     }
   } else {
     counters[DataPlaneCounter.skippedPacketsBase + result]! += 1;

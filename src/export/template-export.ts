@@ -24,6 +24,7 @@
  * a collector deriving boot time as unixSecs·1000 − sysUptime places v9 flows
  * up to 999 ms early (the fraction of the batch's second), inherent to v9.
  */
+import type { EncodedDatagram } from './exporter.js';
 import type { RecordBatch } from './record-batch.js';
 import { IPV6_RECORD_BYTES, Ipv6RecordOffset } from './flow-records.js';
 import { V5_RECORD_BYTES } from './v5.js';
@@ -43,11 +44,7 @@ export interface TemplateExportSettings {
   systemInitUnixMs: number;
 }
 
-export interface EncodedDatagram {
-  bytes: Buffer;
-  /** flow data records in it */
-  flowRecords: number;
-}
+export type { EncodedDatagram } from './exporter.js';
 
 export const V9_HEADER_BYTES = 20;
 export const IPFIX_HEADER_BYTES = 16;
